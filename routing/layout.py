@@ -187,9 +187,9 @@ def _check_graph(layout: GraphLayout) -> tuple[list[FieldViolation], tuple[float
             else:
                 length = s.length_m
         elif s.start in junction_index and s.end in junction_index:
-            a = layout.junctions[junction_index[s.start]]
-            b = layout.junctions[junction_index[s.end]]
-            length = math.hypot(a.x_m - b.x_m, a.y_m - b.y_m)
+            j0 = layout.junctions[junction_index[s.start]]
+            j1 = layout.junctions[junction_index[s.end]]
+            length = math.hypot(j0.x_m - j1.x_m, j0.y_m - j1.y_m)
         lengths.append(length)
 
     for i, b in enumerate(layout.bins):
@@ -202,7 +202,10 @@ def _check_graph(layout: GraphLayout) -> tuple[list[FieldViolation], tuple[float
 
 
 def _spot_nodes(
-    spot: Spot, junction_index: dict[str, int], segment_ends: np.ndarray, segment_index: dict[str, int]
+    spot: Spot,
+    junction_index: dict[str, int],
+    segment_ends: np.ndarray,
+    segment_index: dict[str, int],
 ) -> tuple[int, int]:
     if spot.junction:
         j = junction_index[spot.junction]

@@ -243,9 +243,8 @@ class DistanceOracle:
         if seg_a >= 0 and seg_a == seg_b:
             delta = int(self._loc_off[b] - self._loc_off[a])
             direct = delta if self._seg_one_way[seg_a] else abs(delta)
-            if delta >= 0 or not self._seg_one_way[seg_a]:
-                if direct == target:
-                    return [start, finish]
+            if (delta >= 0 or not self._seg_one_way[seg_a]) and direct == target:
+                return [start, finish]
         for i in (0, 1):
             for j in (0, 1):
                 u, v = int(self._exit_node[a, i]), int(self._entry_node[b, j])
@@ -263,4 +262,3 @@ class DistanceOracle:
             Waypoint(float(self._junction_xy[n, 0]), float(self._junction_xy[n, 1]), ids[n].id)
             for n in reversed(nodes)
         ]
-

@@ -15,10 +15,12 @@ rectangular dynamic programme can run on the same millimetre coordinates.
 
 from __future__ import annotations
 
+import itertools
 import string
 from dataclasses import dataclass, field
 
 from routing.errors import FieldViolation, InvalidInput
+from routing.ladder import Ladder
 from routing.layout import Bin, Depot, GraphLayout, Junction, Segment, Side, Spot
 
 
@@ -167,14 +169,6 @@ class RectangularLayout:
 
 
 @dataclass(frozen=True)
-class Ladder:
-    """Rectangular skeleton in millimetres, as the exact rectangular solver sees it."""
-
-    aisle_x_mm: tuple[int, ...]
-    cross_y_mm: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class RectangularGraph:
     """A rectangular layout compiled to a graph, with the geometry the exact DP needs.
 
@@ -227,12 +221,14 @@ def to_graph(layout: RectangularLayout) -> RectangularGraph:
         junctions += [Junction(name, x / 1000, y / 1000) for x, name in row]
         segments += [
             Segment(f"C{c}:{n1}-{n2}", n1, n2, (x2 - x1) / 1000)
-            for (x1, n1), (x2, n2) in zip(row, row[1:], strict=False)
+            for (x1, n1), (x2, n2) in itertools.pairwise(row)
         ]
     for a in range(layout.aisles):
         for b in range(layout.blocks):
             segments.append(
-                Segment(f"A{a}.{b}", f"J{a}.{b}", f"J{a}.{b + 1}", (cross_y[b + 1] - cross_y[b]) / 1000)
+                Segment(
+                    f"A{a}.{b}", f"J{a}.{b}", f"J{a}.{b + 1}", (cross_y[b + 1] - cross_y[b]) / 1000
+                )
             )
 
     bin_aisle: list[int] = []
@@ -240,7 +236,13 @@ def to_graph(layout: RectangularLayout) -> RectangularGraph:
     bins: list[Bin] = []
 
     def add_bin(ident: str, aisle: int, block: int, y_mm: int, side: Side) -> None:
-        bins.append(Bin(ident, Spot(segment=f"A{aisle}.{block}", offset_m=(y_mm - cross_y[block]) / 1000), side))
+        bins.append(
+            Bin(
+                ident,
+                Spot(segment=f"A{aisle}.{block}", offset_m=(y_mm - cross_y[block]) / 1000),
+                side,
+            )
+        )
         bin_aisle.append(aisle)
         bin_y.append(y_mm)
 
@@ -264,10 +266,14 @@ def to_graph(layout: RectangularLayout) -> RectangularGraph:
     for k, d in enumerate(layout.depots):
         x = depot_x[k]
         a = aisle_x.index(x) if x in aisle_x else -1
-        same = [j for j in range(k) if layout.depots[j].cross_aisle == d.cross_aisle and depot_x[j] == x]
+        same = [
+            j for j in range(k) if layout.depots[j].cross_aisle == d.cross_aisle and depot_x[j] == x
+        ]
         name = f"J{a}.{d.cross_aisle}" if a >= 0 else f"J{same[0] if same else k}D.{d.cross_aisle}"
         depot_junction[k] = name
-    depots = tuple(Depot(d.id, Spot(junction=depot_junction[k])) for k, d in enumerate(layout.depots))
+    depots = tuple(
+        Depot(d.id, Spot(junction=depot_junction[k])) for k, d in enumerate(layout.depots)
+    )
     try:
         graph = GraphLayout(
             layout.id, tuple(junctions), tuple(segments), tuple(bins), depots, name=layout.name
@@ -276,9 +282,7 @@ def to_graph(layout: RectangularLayout) -> RectangularGraph:
         # Only duplicate ids can fail here; say which part of the rectangular description caused it.
         raise InvalidInput(
             [
-                FieldViolation(
-                    "bins" if layout.bins else "bin_id_format", violation.description
-                )
+                FieldViolation("bins" if layout.bins else "bin_id_format", violation.description)
                 for violation in exc.violations
             ]
         ) from None
