@@ -1,0 +1,756 @@
+"""Route solvers over a precomputed distance matrix: exact, heuristic, OR-Tools and bounds.
+
+Every solver takes the same input: ``matrix``, a square ``int64`` array of travel distances in
+millimetres between the nodes of one pick route (depots and bins), possibly asymmetric because of
+one-way aisles, with a zero diagonal; and the node indices ``start`` and ``end``. When they are
+equal the route is a closed tour, otherwise an open path. Every other node is visited exactly once.
+
+A solution is ``order``, the visiting sequence of the nodes other than ``start`` and ``end`` (the
+path is ``start, *order, end``); its cost is the sum of the matrix along that path.
+
+Costs stay integer millimetres throughout, because OR-Tools and LKH silently round floats and
+because integer costs make "never worse than the input" an exact statement.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from routing.errors import InvalidInput
+
+IntArray = npt.NDArray[np.int64]
+SearchArray = npt.NDArray[np.signedinteger[Any]]
+Order = tuple[int, ...]
+
+HELD_KARP_MAX_NODES: Final = 15
+"""Largest number of inner nodes (nodes other than start and end) :func:`held_karp` accepts.
+
+Chosen as the largest count the vectorised DP solves in about 20 ms on one core; every extra node
+more than doubles time and memory.
+"""
+
+_MAX_ARC_MM: Final = 1 << 40
+"""Upper limit on a single arc, so that sums of a route plus sentinels never overflow int64."""
+
+_KICK_SPAN: Final = 20
+"""Longest segment a kick moves: local kicks re-optimise in a few moves (tuned at 60 nodes)."""
+
+_KICK_BATCH: Final = 4
+"""Kicks searched together in one vectorised batch (the best throughput at 60 nodes)."""
+
+_MAX_SEGMENT: Final = 3
+"""Longest segment Or-opt relocates."""
+
+_INF: Final = 1 << 61
+"""Sentinel for "impossible" in int64 arithmetic; ``_INF + any route cost`` still fits in int64."""
+
+_INF32: Final = 1 << 30
+"""Sentinel for the int32 move arithmetic, used when every move delta stays below 2**29."""
+
+
+# --------------------------------------------------------------------------------------------
+# Validation and evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def _validated(matrix: npt.ArrayLike, start: int, end: int) -> IntArray:
+    """Return ``matrix`` as a C-contiguous int64 array after checking the shared input convention.
+
+    Raises
+    ------
+    InvalidInput
+        If the matrix is not square, not integer, negative, too large, or a node index is out of
+        range.
+    """
+    arr = np.asarray(matrix)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
+        raise InvalidInput.single("matrix", f"must be a non-empty square matrix, got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InvalidInput.single("matrix", f"must hold integer millimetres, got {arr.dtype}")
+    n = arr.shape[0]
+    for name, node in (("start", start), ("end", end)):
+        if not 0 <= node < n:
+            raise InvalidInput.single(name, f"node {node} is outside 0..{n - 1}")
+    if arr.size and (arr.min() < 0 or arr.max() >= _MAX_ARC_MM):
+        raise InvalidInput.single("matrix", f"arcs must lie in 0..{_MAX_ARC_MM - 1} mm")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _inner_nodes(n: int, start: int, end: int) -> list[int]:
+    """Nodes to visit between ``start`` and ``end``, in index order."""
+    return [v for v in range(n) if v != start and v != end]
+
+
+def _check_order(n: int, start: int, end: int, order: Order) -> None:
+    """Raise :class:`InvalidInput` unless ``order`` visits every inner node exactly once."""
+    if sorted(order) != _inner_nodes(n, start, end):
+        raise InvalidInput.single(
+            "order", f"must visit every node except start={start} and end={end} exactly once"
+        )
+
+
+def route_cost(matrix: npt.ArrayLike, start: int, end: int, order: Order) -> int:
+    """Length in millimetres of the path ``start, *order, end``.
+
+    Parameters
+    ----------
+    matrix
+        Square int64 distance matrix in millimetres, possibly asymmetric.
+    start, end
+        First and last node of the route; equal for a closed tour.
+    order
+        The other nodes in visiting order, each exactly once.
+
+    Returns
+    -------
+    int
+        Sum of the arcs along the path.
+
+    Raises
+    ------
+    InvalidInput
+        If the matrix or node indices are malformed or ``order`` is not a permutation of the inner
+        nodes.
+    """
+    mat = _validated(matrix, start, end)
+    _check_order(mat.shape[0], start, end, order)
+    return _path_cost(mat, np.array([start, *order, end], dtype=np.intp))
+
+
+def _path_cost(mat: IntArray, path: npt.NDArray[np.intp]) -> int:
+    """Sum of the arcs along a full node sequence (no validation)."""
+    return int(mat[path[:-1], path[1:]].sum())
+
+
+# --------------------------------------------------------------------------------------------
+# Construction
+# --------------------------------------------------------------------------------------------
+
+
+def nearest_neighbour(matrix: npt.ArrayLike, start: int, end: int) -> Order:
+    """Greedy construction: from ``start``, always walk to the closest unvisited node.
+
+    Cheap (O(n^2)) and used as the seed of the local searches, not as an answer on its own: greedy
+    routes strand far bins and return for them late.
+
+    Returns
+    -------
+    tuple of int
+        Visiting order of the inner nodes.
+    """
+    mat = _validated(matrix, start, end)
+    n = mat.shape[0]
+    unvisited = np.ones(n, dtype=bool)
+    unvisited[start] = unvisited[end] = False
+    order: list[int] = []
+    current = start
+    for _ in range(int(unvisited.sum())):
+        row = np.where(unvisited, mat[current], _INF)
+        current = int(np.argmin(row))
+        unvisited[current] = False
+        order.append(current)
+    return tuple(order)
+
+
+# --------------------------------------------------------------------------------------------
+# Exact: Held-Karp
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=32)
+def _subset_steps(k: int) -> tuple[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]], ...]:
+    """DP steps over ``k`` items: ``(masks, masks_without_j)`` for each size >= 2 and each item j.
+
+    Steps come in order of increasing subset size, so each reads only finished table rows.
+    """
+    masks = np.arange(1 << k, dtype=np.intp)
+    sizes = np.zeros(1 << k, dtype=np.intp)
+    for bit in range(k):
+        sizes += (masks >> bit) & 1
+    steps = []
+    for size in range(2, k + 1):
+        group = masks[sizes == size]
+        for j in range(k):
+            sel = group[(group >> j) & 1 == 1]
+            prev = sel ^ (1 << j)
+            sel.setflags(write=False)
+            prev.setflags(write=False)
+            steps.append((sel, prev))
+    return tuple(steps)
+
+
+def held_karp(matrix: npt.ArrayLike, start: int, end: int) -> tuple[Order, int]:
+    """Optimal route by Held-Karp dynamic programming over subsets of inner nodes.
+
+    ``dp[mask, j]`` is the shortest path from ``start`` through exactly the inner nodes in ``mask``
+    ending at inner node ``j``; one numpy step per (subset size, ``j``) fills every subset of that
+    size ending at ``j``, so Python overhead is O(k^2) rather than O(2^k * k).
+
+    Parameters
+    ----------
+    matrix
+        Square int64 distance matrix in millimetres, possibly asymmetric.
+    start, end
+        First and last node; equal for a closed tour.
+
+    Returns
+    -------
+    tuple
+        ``(order, cost)`` of an optimal route.
+
+    Raises
+    ------
+    ValueError
+        If there are more than :data:`HELD_KARP_MAX_NODES` inner nodes (an
+        :class:`~routing.errors.InvalidInput`, itself a ValueError, for malformed input).
+    """
+    mat = _validated(matrix, start, end)
+    inner = _inner_nodes(mat.shape[0], start, end)
+    k = len(inner)
+    if k > HELD_KARP_MAX_NODES:
+        raise ValueError(f"held_karp handles at most {HELD_KARP_MAX_NODES} inner nodes, got {k}")
+    if k <= 1:
+        order = tuple(inner)
+        return order, _path_cost(mat, np.array([start, *order, end], dtype=np.intp))
+    idx = np.array(inner, dtype=np.intp)
+    inner_cost = mat[np.ix_(idx, idx)]  # inner_cost[i, j]: arc inner[i] -> inner[j]
+    bits = np.left_shift(1, np.arange(k, dtype=np.intp))
+
+    dp = np.full((1 << k, k), _INF, dtype=np.int64)
+    dp[bits, np.arange(k)] = mat[start, idx]
+    for step, (masks, prev) in enumerate(_subset_steps(k)):
+        j = step % k
+        dp[masks, j] = (dp[prev] + inner_cost[:, j]).min(axis=1)
+
+    full = (1 << k) - 1
+    final = dp[full] + mat[idx, end]
+    last = int(np.argmin(final))
+    cost = int(final[last])
+
+    # Walk back through the table instead of storing parent pointers.
+    reversed_order = [last]
+    mask = full
+    while mask != bits[last]:
+        prev_mask = mask ^ int(bits[last])
+        target = dp[mask, last]
+        options = dp[prev_mask] + inner_cost[:, last]
+        last = int(np.flatnonzero(options == target)[0])
+        reversed_order.append(last)
+        mask = prev_mask
+    order = tuple(inner[j] for j in reversed(reversed_order))
+    return order, cost
+
+
+# --------------------------------------------------------------------------------------------
+# Iterated local search: vectorised 2-opt + Or-opt
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _MoveTable:
+    """Legality penalties and layout of all 2-opt and Or-opt moves on a path of ``m`` positions.
+
+    Penalties are 0 where a move is legal and ``_INF`` where not, so one ``argmin`` over the
+    penalised deltas finds the best legal move without boolean indexing.
+    """
+
+    two_opt: SearchArray
+    """Over ``(i, j)``, ``1 <= i < j <= m - 2``: reverse positions i..j."""
+    or_opt: tuple[SearchArray, ...]
+    """One per segment length L = 1, 2, ...: over ``(t, i)``, move positions i..i+L-1 between
+    positions t and t+1."""
+    offsets: tuple[int, ...]
+    """Start of each block of moves in the flat list of candidate moves."""
+    blocks: tuple[tuple[int, bool], ...]
+    """What each block holds: ``(0, False)`` for 2-opt, ``(L, reversed)`` for Or-opt of length
+    L (a single node has no reversed block)."""
+
+
+@lru_cache(maxsize=64)
+def _move_table(m: int, narrow: bool) -> _MoveTable:
+    """Build (once per path length) the move table for a path of ``m`` positions.
+
+    ``narrow`` selects int32 penalties for int32 move arithmetic, int64 otherwise.
+    """
+    k = m - 2
+    dtype: type[np.signedinteger[Any]] = np.int32 if narrow else np.int64
+    inf = _INF32 if narrow else _INF
+    pos = np.arange(1, m - 1)
+    two_opt: SearchArray = np.where(pos[None, :] > pos[:, None], 0, inf).astype(dtype)
+    two_opt.setflags(write=False)
+    or_opt: list[SearchArray] = []
+    offsets = [0, k * k]
+    blocks: list[tuple[int, bool]] = [(0, False)]
+    for length in range(1, min(_MAX_SEGMENT, k) + 1):
+        starts = np.arange(1, m - length)
+        slots = np.arange(0, m - 1)
+        legal = (slots[:, None] <= starts[None, :] - 2) | (
+            slots[:, None] >= starts[None, :] + length
+        )
+        mask: SearchArray = np.where(legal, 0, inf).astype(dtype)
+        mask.setflags(write=False)
+        or_opt.append(mask)
+        for reverse in (False, True) if length > 1 else (False,):
+            blocks.append((length, reverse))
+            offsets.append(offsets[-1] + mask.size)
+    return _MoveTable(two_opt, tuple(or_opt), tuple(offsets[:-1]), tuple(blocks))
+
+
+def _best_moves(
+    mat: SearchArray, paths: npt.NDArray[np.intp]
+) -> tuple[SearchArray, npt.NDArray[np.intp]]:
+    """Best 2-opt or Or-opt move for each of a batch of paths of equal length.
+
+    Every move of every path is priced in one pass of array arithmetic on the path-ordered
+    matrices ``mp[b, x, y] = mat[paths[b, x], paths[b, y]]``; batching several paths amortises
+    numpy's per-call overhead, which dominates at pick-route sizes. Reversing a segment in an
+    asymmetric matrix changes its internal cost by ``prefix[j] - prefix[i]``, where ``prefix``
+    accumulates backward minus forward arc costs along the path.
+
+    Returns
+    -------
+    tuple
+        ``(delta, move)`` arrays: the cost change of each path's best move and its index in the
+        flat move layout of :class:`_MoveTable` (decoded by :func:`_apply_move`).
+    """
+    batch, m = paths.shape
+    table = _move_table(m, mat.dtype == np.int32)
+    n = mat.shape[0]
+    mp = mat.take(paths[:, :, None] * n + paths[:, None, :])
+    fwd = mp.diagonal(1, 1, 2)  # fwd[b, s] = cost of arc s -> s+1
+    prefix = np.zeros((batch, m), dtype=mat.dtype)
+    np.cumsum(mp.diagonal(-1, 1, 2) - fwd, axis=1, out=prefix[:, 1:])
+
+    inner_prefix = prefix[:, 1 : m - 1]
+    two_opt = (
+        mp[:, : m - 2, 1 : m - 1]
+        + mp[:, 1 : m - 1, 2:]
+        - fwd[:, : m - 2, None]
+        - fwd[:, None, 1 : m - 1]
+        + inner_prefix[:, None, :]
+        - inner_prefix[:, :, None]
+        + table.two_opt
+    )
+    blocks = [two_opt.reshape(batch, -1)]
+    into = mp[:, : m - 1, 1 : m - 1]  # into[b, t, v - 1] = cost t -> v
+    out_of = np.ascontiguousarray(mp[:, 1 : m - 1, 1:].transpose(0, 2, 1))  # [b, t, v-1]: v -> t+1
+    slot_cost = fwd[:, :, None]
+    for length, mask in enumerate(table.or_opt, start=1):
+        count = m - 1 - length  # segment starts i = 1..count, ends e = i + length - 1
+        removed = fwd[:, :count] + fwd[:, length:] - mp.diagonal(length + 1, 1, 2)
+        base = mask - removed[:, None, :] - slot_cost
+        last = length - 1
+        forward = base + into[:, :, :count] + out_of[:, :, last : last + count]
+        blocks.append(forward.reshape(batch, -1))
+        if length > 1:  # a reversed single node is the node itself
+            reversal = prefix[:, length : length + count] - prefix[:, 1 : 1 + count]
+            backward = (
+                base + into[:, :, last : last + count] + out_of[:, :, :count] + reversal[:, None, :]
+            )
+            blocks.append(backward.reshape(batch, -1))
+    candidates = np.concatenate(blocks, axis=1)
+    moves = candidates.argmin(axis=1)
+    return candidates[np.arange(batch), moves], moves
+
+
+def _apply_move(path: npt.NDArray[np.intp], move: int, table: _MoveTable) -> npt.NDArray[np.intp]:
+    """Return ``path`` with the move at flat index ``move`` (see :func:`_best_moves`) applied."""
+    m = path.shape[0]
+    block = bisect.bisect_right(table.offsets, move) - 1
+    local = move - table.offsets[block]
+    if block == 0:
+        i, j = divmod(local, m - 2)
+        i, j = i + 1, j + 1
+        return np.concatenate((path[:i], path[i : j + 1][::-1], path[j + 1 :]))
+    length, reverse = table.blocks[block]
+    t, i = divmod(local, m - 1 - length)
+    i += 1
+    e = i + length - 1
+    segment = path[i : e + 1][::-1] if reverse else path[i : e + 1]
+    if t < i:
+        return np.concatenate((path[: t + 1], segment, path[t + 1 : i], path[e + 1 :]))
+    return np.concatenate((path[:i], path[e + 1 : t + 1], segment, path[t + 1 :]))
+
+
+def _descend(
+    mat: SearchArray, paths: list[npt.NDArray[np.intp]], costs: list[int], deadline: float
+) -> None:
+    """Best-improvement local search on every path (in place) until each is locally optimal.
+
+    Paths that reach their local optimum drop out of the batch; the others keep moving until
+    done or the deadline passes. Costs are updated by the exact integer deltas.
+    """
+    active = [b for b in range(len(paths)) if paths[b].shape[0] >= 4]
+    if not active:
+        return
+    table = _move_table(paths[0].shape[0], mat.dtype == np.int32)
+    while active and time.monotonic() < deadline:
+        deltas, moves = _best_moves(mat, np.stack([paths[b] for b in active]))
+        still = []
+        for b, delta, move in zip(active, deltas.tolist(), moves.tolist(), strict=True):
+            if delta < 0:
+                paths[b] = _apply_move(paths[b], move, table)
+                costs[b] += delta
+                still.append(b)
+        active = still
+
+
+def _search_matrix(mat: IntArray, m: int) -> SearchArray:
+    """The matrix in the narrowest integer type in which every move delta on ``m`` positions is
+    exact: int32 (half the memory traffic of the move arithmetic) when arcs are short enough."""
+    if int(mat.max()) * (m + 8) < 1 << 29:
+        return mat.astype(np.int32)
+    return mat
+
+
+def _local_search(
+    mat: SearchArray, path: npt.NDArray[np.intp], cost: int, deadline: float
+) -> tuple[npt.NDArray[np.intp], int]:
+    """Descend from one path to a local optimum (or until the deadline)."""
+    paths, costs = [path], [cost]
+    _descend(mat, paths, costs, deadline)
+    return paths[0], costs[0]
+
+
+def _perturb(path: npt.NDArray[np.intp], rng: np.random.Generator) -> npt.NDArray[np.intp]:
+    """Kick the path out of its local optimum by swapping two adjacent short segments.
+
+    This is the double bridge of an open path, which 2-opt and Or-opt cannot undo in one move
+    unless a segment is very short; half the time the segment moved back is also reversed, a
+    second reconnection type that helped on warehouse instances. Segments are capped at
+    ``_KICK_SPAN`` nodes so the kick stays local and re-optimises in a few moves. Routes of two
+    inner nodes are simply reversed.
+    """
+    m = path.shape[0]
+    k = m - 2
+    if k < 3:
+        if k < 2:
+            return path
+        return np.concatenate((path[:1], path[1 : m - 1][::-1], path[m - 1 :]))
+    span = _KICK_SPAN
+    x = int(rng.integers(1, m - 2))
+    y = int(rng.integers(x + 1, min(x + span, m - 2) + 1))
+    z = int(rng.integers(y + 1, min(y + span, m - 1) + 1))
+    if rng.random() < 0.5:
+        return np.concatenate((path[:x], path[y:z], path[x:y][::-1], path[z:]))
+    return np.concatenate((path[:x], path[y:z], path[x:y], path[z:]))
+
+
+def improve(
+    matrix: npt.ArrayLike,
+    start: int,
+    end: int,
+    order: Order,
+    *,
+    deadline: float,
+    seed: int,
+    max_iterations: int | None = None,
+) -> tuple[Order, int]:
+    """Improve a route by iterated local search until ``deadline`` or ``max_iterations`` kicks.
+
+    Local search: best-improvement over all 2-opt moves (segment reversal, priced correctly for
+    asymmetric matrices) and all Or-opt moves (relocating a segment of 1-3 nodes, in either
+    orientation), all evaluated in one vectorised numpy pass. From the best route found so far,
+    a few independent kicks (double bridges of short segments) are searched together as one
+    batch; the best result replaces the best route when it is not worse (accepting equal routes
+    lets the search drift across plateaus).
+
+
+    Parameters
+    ----------
+    matrix
+        Square int64 distance matrix in millimetres, possibly asymmetric.
+    start, end
+        First and last node; equal for a closed tour.
+    order
+        Starting route; the result is never worse.
+    deadline
+        :func:`time.monotonic` value at which to stop and return the best route so far.
+    seed
+        Seed of the kicks; with a fixed ``max_iterations`` and an unreached deadline the result is
+        identical for identical input.
+    max_iterations
+        Maximum number of kicks after the first local optimum; ``None`` for no limit.
+
+    Returns
+    -------
+    tuple
+        ``(order, cost)`` of the best route found.
+    """
+    mat = _validated(matrix, start, end)
+    _check_order(mat.shape[0], start, end, order)
+    path = np.array([start, *order, end], dtype=np.intp)
+    cost = _path_cost(mat, path)
+    if path.shape[0] <= 3:
+        return tuple(order), cost
+    rng = np.random.default_rng(seed)
+    work = _search_matrix(mat, path.shape[0])
+    best_path, best_cost = _local_search(work, path, cost, deadline)
+    kicks = 0
+    while time.monotonic() < deadline and (max_iterations is None or kicks < max_iterations):
+        batch = _KICK_BATCH if max_iterations is None else min(_KICK_BATCH, max_iterations - kicks)
+        kicks += batch
+        paths = [_perturb(best_path, rng) for _ in range(batch)]
+        costs = [_path_cost(mat, p) for p in paths]
+        _descend(work, paths, costs, deadline)
+        winner = int(np.argmin(costs))
+        if costs[winner] <= best_cost:
+            best_path, best_cost = paths[winner], costs[winner]
+    return tuple(int(v) for v in best_path[1:-1]), best_cost
+
+
+# --------------------------------------------------------------------------------------------
+# OR-Tools routing
+# --------------------------------------------------------------------------------------------
+
+
+def ortools_route(
+    matrix: npt.ArrayLike,
+    start: int,
+    end: int,
+    *,
+    time_limit_s: float,
+    initial_order: Order | None = None,
+    guided: bool = True,
+) -> tuple[Order, int]:
+    """Route by OR-Tools' routing solver: one vehicle from ``start`` to ``end``.
+
+    The matrix is handed over once with ``RegisterTransitMatrix`` so no Python callback runs per
+    arc. The first solution is ``initial_order`` when given (read with ``ReadAssignmentFromRoutes``)
+    or PATH_CHEAPEST_ARC otherwise; guided local search then improves it until the time limit.
+    A fresh ``RoutingModel`` is built per call.
+
+    Parameters
+    ----------
+    matrix
+        Square int64 distance matrix in millimetres, possibly asymmetric.
+    start, end
+        First and last node; equal for a closed tour.
+    time_limit_s
+        Wall-clock limit of the search in seconds (must be positive).
+    initial_order
+        Optional starting route; the result is never worse than it.
+    guided
+        Use guided local search until the time limit; if false, plain greedy descent that stops at
+        the first local optimum (still bounded by the time limit).
+
+    Returns
+    -------
+    tuple
+        ``(order, cost)`` of the best route found.
+    """
+    # Imported here: loading OR-Tools takes a noticeable fraction of a second, and the exact and
+    # numpy solvers of this module do not need it.
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    mat = _validated(matrix, start, end)
+    n = mat.shape[0]
+    if not time_limit_s > 0:
+        raise InvalidInput.single("time_limit_s", f"must be positive, got {time_limit_s}")
+    if initial_order is not None:
+        _check_order(n, start, end, initial_order)
+    inner = _inner_nodes(n, start, end)
+    if len(inner) <= 1:
+        order = tuple(inner)
+        return order, _path_cost(mat, np.array([start, *order, end], dtype=np.intp))
+
+    manager = pywrapcp.RoutingIndexManager(n, 1, [start], [end])
+    model = pywrapcp.RoutingModel(manager)
+    transit = model.RegisterTransitMatrix(mat.tolist())
+    model.SetArcCostEvaluatorOfAllVehicles(transit)
+
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        if guided
+        else routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    )
+    micros = max(1, round(time_limit_s * 1e6))
+    params.time_limit.seconds = micros // 1_000_000
+    params.time_limit.nanos = (micros % 1_000_000) * 1000
+
+    initial = None
+    if initial_order is not None:
+        model.CloseModelWithParameters(params)
+        route = [manager.NodeToIndex(v) for v in initial_order]
+        initial = model.ReadAssignmentFromRoutes([route], True)
+    if initial is not None:
+        solution = model.SolveFromAssignmentWithParameters(initial, params)
+    else:
+        solution = model.SolveWithParameters(params)
+
+    candidates: list[Order] = []
+    if solution is not None:
+        found: list[int] = []
+        index = solution.Value(model.NextVar(model.Start(0)))
+        while not model.IsEnd(index):
+            found.append(manager.IndexToNode(index))
+            index = solution.Value(model.NextVar(index))
+        candidates.append(tuple(found))
+    if initial_order is not None:
+        candidates.append(tuple(initial_order))
+    if not candidates:
+        candidates.append(nearest_neighbour(mat, start, end))
+    scored = [(_path_cost(mat, np.array([start, *c, end], dtype=np.intp)), c) for c in candidates]
+    cost, order = min(scored, key=lambda sc: sc[0])
+    return order, cost
+
+
+# --------------------------------------------------------------------------------------------
+# Lower bounds
+# --------------------------------------------------------------------------------------------
+
+
+def _prim_parents(cost: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """Minimum spanning tree of a dense symmetric cost matrix by Prim's algorithm.
+
+    O(n^2) with one vectorised step per node; on complete graphs of tens of nodes this beats
+    scipy's sparse MST, whose input conversion dominates at that size.
+
+    Returns
+    -------
+    ndarray
+        ``parent[v]`` for every node ``v >= 1``; node 0 is the root (``parent[0] == 0``).
+    """
+    n = cost.shape[0]
+    work = cost.copy()
+    work[:, 0] = np.inf
+    key = work[0].copy()
+    parent = np.zeros(n, dtype=np.intp)
+    for _ in range(n - 1):
+        v = int(np.argmin(key))
+        work[:, v] = np.inf  # v joins the tree: never a candidate again
+        row = work[v]
+        closer = row < key
+        parent[closer] = v
+        np.minimum(key, row, out=key)
+        key[v] = np.inf
+    return parent
+
+
+def _one_tree_bound(sym: npt.NDArray[np.float64], upper: float, iterations: int) -> float:
+    """Held-Karp 1-tree bound of a symmetric TSP with subgradient optimisation of node penalties.
+
+    For any penalties ``pi`` the cheapest 1-tree (a spanning tree on nodes 1..n-1 plus the two
+    cheapest edges at node 0) under costs ``c_ij + pi_i + pi_j`` minus ``2 * sum(pi)`` is at most
+    the shortest tour, because every tour is a 1-tree whose degrees are all 2. Subgradient steps
+    ``pi += t * (degree - 2)`` raise the bound (Held and Karp, 1970/71).
+    """
+    n = sym.shape[0]
+    if n < 3:
+        return float(sym[0, 1] + sym[1, 0]) if n == 2 else 0.0
+    pi = np.zeros(n)
+    best = -math.inf
+    step_scale = 1.0
+    stale = 0
+    rest = np.arange(1, n)
+    for _ in range(iterations):
+        cost = sym + pi[:, None] + pi[None, :]
+        sub = cost[1:, 1:]
+        parent = _prim_parents(sub)
+        children = np.arange(1, n - 1)
+        tree_cost = float(sub[children, parent[1:]].sum())
+        degree = np.ones(n)  # each tree node except the root has one parent edge ...
+        degree += np.bincount(parent[1:] + 1, minlength=n)  # ... plus one edge per child
+        two = np.argpartition(cost[0, 1:], 1)[:2]
+        degree[0] = 2
+        degree[1] -= 1  # the root (node 1) has no parent edge
+        degree[rest[two]] += 1
+        value = tree_cost + float(cost[0, 1:][two].sum()) - 2.0 * float(pi.sum())
+        if value > best + 1e-9:
+            best, stale = value, 0
+        else:
+            stale += 1
+            if stale >= 2:
+                step_scale, stale = step_scale / 2.0, 0
+        grad = degree - 2.0
+        norm = float(grad @ grad)
+        if norm == 0.0:  # the 1-tree is a tour: the bound is optimal
+            break
+        gap = max(upper - value, 1e-9 * max(1.0, abs(upper)))
+        pi += step_scale * gap / norm * grad
+        if step_scale < 1e-4:
+            break
+    return best
+
+
+def _assignment_bound(mat: IntArray) -> int:
+    """Assignment-problem bound of an asymmetric tour: every tour gives each node one successor."""
+    n = mat.shape[0]
+    cost = mat.copy()
+    np.fill_diagonal(cost, _MAX_ARC_MM * n)
+    rows, cols = linear_sum_assignment(cost)
+    return int(cost[rows, cols].sum())
+
+
+def lower_bound(
+    matrix: npt.ArrayLike,
+    start: int,
+    end: int,
+    *,
+    upper_bound: int | None = None,
+    iterations: int = 30,
+) -> int:
+    """A value no route from ``start`` to ``end`` can beat, in millimetres.
+
+    An open path ``start -> ... -> end`` becomes a closed tour by adding the arc ``end -> start``
+    at cost 0 (symmetrically, the edge {start, end} at cost 0): every path then maps to a tour of
+    equal cost, so any tour bound under these costs bounds the path. Lowering costs only weakens
+    a relaxation, never invalidates it.
+
+    Symmetric matrices get the Held-Karp 1-tree bound with subgradient optimisation; asymmetric
+    ones the better of the assignment bound (``scipy.optimize.linear_sum_assignment``) and the
+    1-tree bound of ``min(c_ij, c_ji)``. Routes with at most two inner nodes are solved exactly.
+
+    Parameters
+    ----------
+    matrix
+        Square int64 distance matrix in millimetres, possibly asymmetric.
+    start, end
+        First and last node; equal for a closed tour.
+    upper_bound
+        Cost of a known route, which sets the subgradient step sizes (a tighter one gives a
+        tighter bound in the same iterations). When omitted, a quick local search from the nearest
+        neighbour route supplies it. It never affects validity.
+    iterations
+        Maximum subgradient iterations of the 1-tree bound (about 0.2 ms each at 60 nodes).
+
+    Returns
+    -------
+    int
+        A lower bound on the optimal route cost (rounded up, since costs are integers).
+    """
+    mat = _validated(matrix, start, end)
+    n = mat.shape[0]
+    if len(_inner_nodes(n, start, end)) <= 2:
+        return held_karp(mat, start, end)[1]
+    tour = mat.copy()
+    if start != end:
+        tour[end, start] = 0
+    if upper_bound is None:
+        path = np.array([start, *nearest_neighbour(mat, start, end), end], dtype=np.intp)
+        upper_bound = _local_search(mat, path, _path_cost(mat, path), time.monotonic() + 0.005)[1]
+    upper = float(upper_bound)
+    if np.array_equal(mat, mat.T):
+        sym = tour.astype(np.float64)
+        sym[start, end] = sym[end, start] = 0.0
+        value = _one_tree_bound(sym, upper, iterations)
+        return max(0, _ceil_safe(value))
+    sym = np.minimum(tour, tour.T).astype(np.float64)
+    value = max(float(_assignment_bound(tour)), _one_tree_bound(sym, upper, iterations))
+    return max(0, _ceil_safe(value))
+
+
+def _ceil_safe(value: float) -> int:
+    """Round a float bound up to an integer, first shaving off float rounding noise."""
+    return math.ceil(value - 1e-9 * max(1.0, abs(value)) - 1e-6)

@@ -1,0 +1,297 @@
+"""Tests for routing.tsp: exact DP, local search, OR-Tools routing and lower bounds."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from routing import tsp
+from routing.errors import InvalidInput
+
+Matrix = npt.NDArray[np.int64]
+
+
+def random_instance(
+    rng: np.random.Generator, n: int, *, symmetric: bool, closed: bool
+) -> tuple[Matrix, int, int]:
+    """A random integer matrix with zero diagonal and random start/end nodes."""
+    mat = rng.integers(0, 1000, size=(n, n)).astype(np.int64)
+    if symmetric:
+        mat = np.minimum(mat, mat.T)
+    np.fill_diagonal(mat, 0)
+    start = int(rng.integers(n))
+    end = start if closed or n == 1 else int(rng.choice([v for v in range(n) if v != start]))
+    return mat, start, end
+
+
+def manhattan_instance(rng: np.random.Generator, n: int) -> Matrix:
+    """Rectilinear distances between random integer points, a proxy for warehouse aisles."""
+    pts = rng.integers(0, 50_000, size=(n, 2))
+    dist: Matrix = np.abs(pts[:, None, :] - pts[None, :, :]).sum(axis=2).astype(np.int64)
+    return dist
+
+
+def brute_force(mat: Matrix, start: int, end: int) -> int:
+    """Optimal route cost by trying every permutation of the inner nodes."""
+    inner = [v for v in range(mat.shape[0]) if v not in (start, end)]
+    return min(tsp.route_cost(mat, start, end, p) for p in itertools.permutations(inner))
+
+
+def is_valid_order(mat: Matrix, start: int, end: int, order: tuple[int, ...]) -> bool:
+    """True if ``order`` visits each inner node exactly once."""
+    inner = [v for v in range(mat.shape[0]) if v not in (start, end)]
+    return sorted(order) == inner
+
+
+CASES = [
+    (n, symmetric, closed)
+    for n in range(1, 9)
+    for symmetric in (True, False)
+    for closed in (True, False)
+]
+
+
+@pytest.mark.parametrize(("n", "symmetric", "closed"), CASES)
+def test_held_karp_matches_brute_force(n: int, symmetric: bool, closed: bool) -> None:
+    """Held-Karp returns the brute-force optimum and a route whose cost matches it."""
+    rng = np.random.default_rng(1000 * n + 10 * symmetric + closed)
+    for _ in range(12):
+        mat, start, end = random_instance(rng, n, symmetric=symmetric, closed=closed)
+        order, cost = tsp.held_karp(mat, start, end)
+        assert is_valid_order(mat, start, end, order)
+        assert cost == tsp.route_cost(mat, start, end, order)
+        assert cost == brute_force(mat, start, end)
+
+
+def test_held_karp_rejects_too_many_nodes() -> None:
+    """Held-Karp refuses more than HELD_KARP_MAX_NODES inner nodes with a ValueError."""
+    n = tsp.HELD_KARP_MAX_NODES + 2
+    with pytest.raises(ValueError, match="at most"):
+        tsp.held_karp(np.zeros((n, n), dtype=np.int64), 0, 0)
+
+
+def test_held_karp_at_max_size_is_fast() -> None:
+    """Held-Karp solves HELD_KARP_MAX_NODES inner nodes in well under a second."""
+    mat = manhattan_instance(np.random.default_rng(3), tsp.HELD_KARP_MAX_NODES + 1)
+    tsp.held_karp(mat, 0, 0)  # warm the subset-step cache
+    began = time.perf_counter()
+    order, cost = tsp.held_karp(mat, 0, 0)
+    assert time.perf_counter() - began < 0.5
+    assert cost == tsp.route_cost(mat, 0, 0, order)
+
+
+def test_route_cost_sums_arcs() -> None:
+    """route_cost adds the arcs start -> order -> end, respecting arc direction."""
+    mat = np.array([[0, 1, 5], [7, 0, 2], [3, 4, 0]], dtype=np.int64)
+    assert tsp.route_cost(mat, 0, 0, (1, 2)) == 1 + 2 + 3
+    assert tsp.route_cost(mat, 0, 0, (2, 1)) == 5 + 4 + 7
+    assert tsp.route_cost(mat, 0, 2, (1,)) == 1 + 2
+    assert tsp.route_cost(np.zeros((1, 1), dtype=np.int64), 0, 0, ()) == 0
+
+
+@pytest.mark.parametrize(
+    ("matrix", "start", "end", "order"),
+    [
+        (np.zeros((3, 3), dtype=np.int64), 0, 0, (1,)),
+        (np.zeros((3, 3), dtype=np.int64), 0, 0, (1, 1)),
+        (np.zeros((3, 3), dtype=np.int64), 0, 3, (1,)),
+        (np.zeros((3, 2), dtype=np.int64), 0, 0, (1,)),
+        (np.full((2, 2), 0.5), 0, 0, (1,)),
+        (np.array([[0, -1], [1, 0]], dtype=np.int64), 0, 0, (1,)),
+    ],
+)
+def test_route_cost_rejects_bad_input(
+    matrix: npt.NDArray[np.generic], start: int, end: int, order: tuple[int, ...]
+) -> None:
+    """Malformed matrices, node indices and orders raise InvalidInput naming the field."""
+    with pytest.raises(InvalidInput):
+        tsp.route_cost(matrix, start, end, order)
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_nearest_neighbour_is_a_permutation(closed: bool) -> None:
+    """Nearest neighbour visits every inner node once and starts at the closest one."""
+    rng = np.random.default_rng(5)
+    mat, start, end = random_instance(rng, 12, symmetric=False, closed=closed)
+    order = tsp.nearest_neighbour(mat, start, end)
+    assert is_valid_order(mat, start, end, order)
+    inner = [v for v in range(12) if v not in (start, end)]
+    assert mat[start, order[0]] == mat[start, inner].min()
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("closed", [True, False])
+def test_improve_reaches_optimum_on_small_instances(symmetric: bool, closed: bool) -> None:
+    """improve returns valid, never-worse routes and hits the exact optimum on most instances."""
+    rng = np.random.default_rng(7 + symmetric + 2 * closed)
+    hits = trials = 0
+    for n in range(1, 11):
+        for _ in range(4):
+            mat, start, end = random_instance(rng, n, symmetric=symmetric, closed=closed)
+            seed_order = tsp.nearest_neighbour(mat, start, end)
+            seed_cost = tsp.route_cost(mat, start, end, seed_order)
+            order, cost = tsp.improve(
+                mat,
+                start,
+                end,
+                seed_order,
+                deadline=time.monotonic() + 5,
+                seed=0,
+                max_iterations=30,
+            )
+            assert is_valid_order(mat, start, end, order)
+            assert cost == tsp.route_cost(mat, start, end, order)
+            assert cost <= seed_cost
+            hits += cost == tsp.held_karp(mat, start, end)[1]
+            trials += 1
+    assert hits >= 0.9 * trials
+
+
+def test_improve_is_deterministic_for_a_seed() -> None:
+    """Two runs with the same seed and iteration count return the same route."""
+    mat = manhattan_instance(np.random.default_rng(11), 40)
+    seed_order = tsp.nearest_neighbour(mat, 0, 0)
+    runs = [
+        tsp.improve(
+            mat, 0, 0, seed_order, deadline=time.monotonic() + 30, seed=4, max_iterations=25
+        )
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+
+
+def test_improve_respects_deadline() -> None:
+    """improve stops near its deadline and still returns a valid route."""
+    mat = manhattan_instance(np.random.default_rng(12), 60)
+    seed_order = tsp.nearest_neighbour(mat, 0, 59)
+    began = time.monotonic()
+    order, cost = tsp.improve(mat, 0, 59, seed_order, deadline=began + 0.05, seed=1)
+    assert time.monotonic() - began < 0.25
+    assert cost == tsp.route_cost(mat, 0, 59, order)
+    assert cost <= tsp.route_cost(mat, 0, 59, seed_order)
+
+
+def test_improve_handles_asymmetric_reversals() -> None:
+    """On a one-way cycle improve finds the only cheap direction, which 2-opt must price right."""
+    n = 9
+    mat = np.full((n, n), 100, dtype=np.int64)
+    np.fill_diagonal(mat, 0)
+    for v in range(n):
+        mat[v, (v + 1) % n] = 1
+    backwards = tuple(range(n - 1, 0, -1))
+    order, cost = tsp.improve(
+        mat, 0, 0, backwards, deadline=time.monotonic() + 5, seed=0, max_iterations=10
+    )
+    assert cost == n
+    assert order == tuple(range(1, n))
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("closed", [True, False])
+def test_ortools_route_reaches_optimum_on_small_instances(symmetric: bool, closed: bool) -> None:
+    """OR-Tools returns valid routes with correct costs, optimal on most small instances."""
+    rng = np.random.default_rng(21 + symmetric + 2 * closed)
+    hits = trials = 0
+    for n in range(1, 10):
+        mat, start, end = random_instance(rng, n, symmetric=symmetric, closed=closed)
+        order, cost = tsp.ortools_route(mat, start, end, time_limit_s=0.02)
+        assert is_valid_order(mat, start, end, order)
+        assert cost == tsp.route_cost(mat, start, end, order)
+        hits += cost == tsp.held_karp(mat, start, end)[1]
+        trials += 1
+    assert hits >= 0.8 * trials
+
+
+def test_ortools_route_never_worse_than_initial_order() -> None:
+    """Given an initial route, OR-Tools returns one at least as short."""
+    mat = manhattan_instance(np.random.default_rng(22), 30)
+    initial = tsp.improve(
+        mat,
+        0,
+        29,
+        tsp.nearest_neighbour(mat, 0, 29),
+        deadline=time.monotonic() + 5,
+        seed=0,
+        max_iterations=20,
+    )[0]
+    initial_cost = tsp.route_cost(mat, 0, 29, initial)
+    order, cost = tsp.ortools_route(mat, 0, 29, time_limit_s=0.05, initial_order=initial)
+    assert is_valid_order(mat, 0, 29, order)
+    assert cost == tsp.route_cost(mat, 0, 29, order)
+    assert cost <= initial_cost
+    greedy_order, greedy_cost = tsp.ortools_route(
+        mat, 0, 29, time_limit_s=0.05, initial_order=initial, guided=False
+    )
+    assert greedy_cost == tsp.route_cost(mat, 0, 29, greedy_order) <= initial_cost
+
+
+def test_ortools_route_survives_many_solves_in_one_process() -> None:
+    """Fifty consecutive OR-Tools solves in one process all succeed (google/or-tools#5076)."""
+    rng = np.random.default_rng(23)
+    for i in range(50):
+        mat, start, end = random_instance(rng, 15, symmetric=i % 2 == 0, closed=i % 3 == 0)
+        initial = tsp.nearest_neighbour(mat, start, end) if i % 4 == 0 else None
+        order, cost = tsp.ortools_route(mat, start, end, time_limit_s=0.01, initial_order=initial)
+        assert is_valid_order(mat, start, end, order)
+        assert cost == tsp.route_cost(mat, start, end, order)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("closed", [True, False])
+def test_lower_bound_never_exceeds_optimum(symmetric: bool, closed: bool) -> None:
+    """The lower bound is at most the Held-Karp optimum, and equal to it for n <= 2."""
+    rng = np.random.default_rng(31 + symmetric + 2 * closed)
+    for n in range(1, 11):
+        for _ in range(6):
+            mat, start, end = random_instance(rng, n, symmetric=symmetric, closed=closed)
+            optimum = tsp.held_karp(mat, start, end)[1]
+            bound = tsp.lower_bound(mat, start, end)
+            assert 0 <= bound <= optimum
+            if n <= 2:
+                assert bound == optimum
+
+
+def test_lower_bound_is_tight_on_rectilinear_instances() -> None:
+    """On rectilinear instances the 1-tree bound lies within a few percent of the optimum."""
+    rng = np.random.default_rng(32)
+    for closed in (True, False):
+        mat = manhattan_instance(rng, 14)
+        end = 0 if closed else 13
+        optimum = tsp.held_karp(mat, 0, end)[1]
+        bound = tsp.lower_bound(mat, 0, end)
+        assert 0.9 * optimum <= bound <= optimum
+
+
+def test_improve_from_random_order_on_larger_instances() -> None:
+    """From a random order on 40-60 nodes, improve returns a valid, much shorter route."""
+    rng = np.random.default_rng(41)
+    for n, closed in ((40, True), (60, False)):
+        mat = manhattan_instance(rng, n)
+        end = 0 if closed else n - 1
+        seed_order = tuple(int(v) for v in rng.permutation(np.arange(1, n - (not closed))))
+        seed_cost = tsp.route_cost(mat, 0, end, seed_order)
+        order, cost = tsp.improve(
+            mat, 0, end, seed_order, deadline=time.monotonic() + 5, seed=2, max_iterations=40
+        )
+        assert is_valid_order(mat, 0, end, order)
+        assert cost == tsp.route_cost(mat, 0, end, order)
+        assert cost < 0.5 * seed_cost
+
+
+def test_improve_same_result_with_wide_arcs() -> None:
+    """Scaling arcs past the int32 fast path gives the same route and a scaled cost."""
+    mat = manhattan_instance(np.random.default_rng(42), 30)
+    seed_order = tsp.nearest_neighbour(mat, 0, 0)
+    scale = 1_000_000
+    narrow = tsp.improve(
+        mat, 0, 0, seed_order, deadline=time.monotonic() + 30, seed=3, max_iterations=20
+    )
+    wide = tsp.improve(
+        mat * scale, 0, 0, seed_order, deadline=time.monotonic() + 30, seed=3, max_iterations=20
+    )
+    assert wide[0] == narrow[0]
+    assert wide[1] == narrow[1] * scale
