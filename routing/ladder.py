@@ -742,6 +742,32 @@ def _euler_order(
     return tuple(order)
 
 
+def _without_idle_aisles(
+    ladder: Ladder, pick_aisle: list[int], depot_x: tuple[int, ...]
+) -> tuple[Ladder, list[int]]:
+    """Drop aisles with no pick that are not the nearest aisle on either side of a depot.
+
+    Exact: shifting the aisle segments a route uses in such an aisle sideways changes its length
+    linearly (each cross-aisle edge touching the aisle grows on one side as much as it shrinks on
+    the other, times its multiplicity), so the segments can be slid, without getting longer, onto
+    a neighbouring kept aisle; parity and connectivity survive the merge. The DP's work grows with
+    the number of columns, so a sparse pick list on a wide warehouse gets much cheaper.
+    """
+    xs = ladder.aisle_x_mm
+    keep = set(pick_aisle)
+    for x in depot_x:
+        keep.add(min(range(len(xs)), key=lambda a: (xs[a] < x, abs(xs[a] - x))))
+        keep.add(min(range(len(xs)), key=lambda a: (xs[a] > x, abs(xs[a] - x))))
+    if len(keep) == len(xs):
+        return ladder, pick_aisle
+    kept = sorted(keep)
+    new_index = {a: i for i, a in enumerate(kept)}
+    return (
+        Ladder(tuple(xs[a] for a in kept), ladder.cross_y_mm),
+        [new_index[a] for a in pick_aisle],
+    )
+
+
 def shortest_route(
     ladder: Ladder,
     pick_aisle: Sequence[int],
@@ -795,6 +821,7 @@ def shortest_route(
     )
     if not _is_int(max_states) or max_states < 1:
         raise InvalidInput.single("max_states", f"must be a positive int, got {max_states!r}")
+    ladder, pick_aisle = _without_idle_aisles(ladder, pick_aisle, (start[1], end[1]))
     inst, junction_picks, inner_picks = _build_instance(ladder, pick_aisle, pick_y_mm, start, end)
     required_nodes = {
         (c, r) for c, row in enumerate(inst.required) for r, req in enumerate(row) if req

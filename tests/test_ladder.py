@@ -354,3 +354,21 @@ def test_deadline_returns_beam_route_marked_not_optimal(monkeypatch: pytest.Monk
     assert late is not None and not late.optimal
     assert late.length_mm >= exact.length_mm
     assert sorted(late.order) == list(range(25))
+
+
+def test_wide_sparse_instances_match_brute_force() -> None:
+    """Many aisles, few picks, depots on other cross aisles: dropping idle aisles stays exact."""
+    rng = random.Random(99)
+    for _ in range(150):
+        n_cross = rng.randint(3, 5)
+        aisle_x = tuple(sorted(rng.sample(range(0, 90_000, 1_500), rng.randint(6, 12))))
+        cross_y = tuple(sorted(rng.sample(range(0, 40_000, 2_500), n_cross)))
+        picks = rng.randint(1, 4)
+        pick_aisle = [rng.randrange(len(aisle_x)) for _ in range(picks)]
+        pick_y = [rng.randint(cross_y[0], cross_y[-1]) for _ in range(picks)]
+        start = (rng.randrange(n_cross), rng.randint(aisle_x[0] - 3_000, aisle_x[-1] + 3_000))
+        end = (rng.randrange(n_cross), rng.randint(aisle_x[0] - 3_000, aisle_x[-1] + 3_000))
+        ladder = Ladder(aisle_x, cross_y)
+        route = shortest_route(ladder, pick_aisle, pick_y, start, end)
+        ref = check_route(route, ladder, pick_aisle, pick_y, start, end)
+        assert route is not None and route.length_mm == ref.brute_force_mm()
