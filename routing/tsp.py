@@ -44,8 +44,26 @@ _MAX_ARC_MM: Final = 1 << 40
 _KICK_SPAN: Final = 20
 """Longest segment a kick moves: local kicks re-optimise in a few moves (tuned at 60 nodes)."""
 
-_KICK_BATCH: Final = 4
-"""Kicks searched together in one vectorised batch (the best throughput at 60 nodes)."""
+_TRAJECTORIES: Final = 4
+"""Independent search trajectories of :func:`improve`, kicked together in one vectorised batch.
+
+One starts from the given route, the others from randomised nearest-neighbour routes. On 60-bin
+lists in the irregular benchmark hall (one-way aisles) a single trajectory kicked from the best
+route stalled in deep local optima for good. Measured after 800 kicks (30 lists per family, mean
+gap to LKH-3 with 10 runs), one trajectory vs four: hall closed tours 1.39 % vs 0.91 %,
+hall open paths 0.80 % vs 0.66 %, symmetric Henn-Waescher 20x5 0.058 % vs 0.009 %, for about 5 %
+more time per kick. Under very short deadlines (50 ms) the three extra starting descents cost
+about as much as they gain.
+"""
+
+_RANDOM_START_CHOICES: Final = 3
+"""Closest unvisited nodes among which a randomised nearest-neighbour start picks each step."""
+
+_STALL_PER_NODE: Final = 8
+"""Default stall limit of :func:`improve` per inner node (480 kicks at 60 bins)."""
+
+_MIN_STALL: Final = 100
+"""Smallest default stall limit, so that short routes still get a fair number of kicks."""
 
 _MAX_SEGMENT: Final = 3
 """Longest segment Or-opt relocates."""
@@ -445,6 +463,32 @@ def _perturb(path: npt.NDArray[np.intp], rng: np.random.Generator) -> npt.NDArra
     return np.concatenate((path[:x], path[y:z], path[x:y], path[z:]))
 
 
+def _randomised_nearest_neighbour(
+    mat: IntArray, start: int, end: int, rng: np.random.Generator
+) -> npt.NDArray[np.intp]:
+    """A full path built like :func:`nearest_neighbour`, but each step walks to one of the
+    :data:`_RANDOM_START_CHOICES` closest unvisited nodes, chosen uniformly.
+
+    Diverse starting routes that are still short, so they descend in far fewer moves than
+    random orders.
+    """
+    n = mat.shape[0]
+    unvisited = np.ones(n, dtype=bool)
+    unvisited[start] = unvisited[end] = False
+    left = int(unvisited.sum())
+    path = np.empty(left + 2, dtype=np.intp)
+    path[0], path[-1] = start, end
+    current = start
+    for step in range(1, left + 1):
+        row = np.where(unvisited, mat[current], _INF)
+        k = min(_RANDOM_START_CHOICES, left - step + 1)
+        closest = np.argpartition(row, k - 1)[:k]
+        current = int(closest[int(rng.integers(k))])
+        unvisited[current] = False
+        path[step] = current
+    return path
+
+
 def improve(
     matrix: npt.ArrayLike,
     start: int,
@@ -454,16 +498,24 @@ def improve(
     deadline: float,
     seed: int,
     max_iterations: int | None = None,
+    stall: int | None = None,
+    target: int | None = None,
 ) -> tuple[Order, int]:
-    """Improve a route by iterated local search until ``deadline`` or ``max_iterations`` kicks.
+    """Improve a route by iterated local search until a stopping rule fires.
 
     Local search: best-improvement over all 2-opt moves (segment reversal, priced correctly for
     asymmetric matrices) and all Or-opt moves (relocating a segment of 1-3 nodes, in either
-    orientation), all evaluated in one vectorised numpy pass. From the best route found so far,
-    a few independent kicks (double bridges of short segments) are searched together as one
-    batch; the best result replaces the best route when it is not worse (accepting equal routes
-    lets the search drift across plateaus).
+    orientation), all evaluated in one vectorised numpy pass. :data:`_TRAJECTORIES` independent
+    trajectories run side by side, one from ``order`` and the others from randomised
+    nearest-neighbour routes; each
+    step kicks every trajectory (a double bridge of short segments), descends all of them as one
+    batch, and lets each trajectory keep its kicked route when it is not worse (accepting equal
+    routes lets the search drift across plateaus). The best route of all trajectories is
+    returned.
 
+    The search stops at the first of: ``deadline`` (the hard limit, also checked between
+    moves); ``max_iterations`` kicks; ``stall`` consecutive kicks without a strict improvement
+    of the best cost; a best cost at or below ``target``.
 
     Parameters
     ----------
@@ -476,35 +528,72 @@ def improve(
     deadline
         :func:`time.monotonic` value at which to stop and return the best route so far.
     seed
-        Seed of the kicks; with a fixed ``max_iterations`` and an unreached deadline the result is
-        identical for identical input.
+        Seed of the random starts and kicks; unless the deadline stops the search, the result is
+        identical for identical input and arguments.
     max_iterations
-        Maximum number of kicks after the first local optimum; ``None`` for no limit.
+        Maximum number of kicks (summed over the trajectories) after the first local optima;
+        ``None`` for no limit.
+    stall
+        Stop after this many consecutive kicks (summed over the trajectories) none of which
+        strictly shortened the best route. ``None`` (the default) means
+        ``max(100, 8 * inner nodes)``, 480 kicks at 60 bins; ``0`` disables the rule.
+    target
+        Stop as soon as the best cost is at most this many millimetres, e.g. a known lower bound,
+        which proves the route optimal; ``None`` for no target.
 
     Returns
     -------
     tuple
         ``(order, cost)`` of the best route found.
+
+    Raises
+    ------
+    InvalidInput
+        If the matrix, node indices or ``order`` are malformed, or ``stall`` is negative.
     """
     mat = _validated(matrix, start, end)
     _check_order(mat.shape[0], start, end, order)
+    if stall is None:
+        stall = max(_MIN_STALL, _STALL_PER_NODE * len(order))
+    if stall < 0:
+        raise InvalidInput.single("stall", f"must be non-negative, got {stall}")
     path = np.array([start, *order, end], dtype=np.intp)
     cost = _path_cost(mat, path)
     if path.shape[0] <= 3:
         return tuple(order), cost
     rng = np.random.default_rng(seed)
     work = _search_matrix(mat, path.shape[0])
-    best_path, best_cost = _local_search(work, path, cost, deadline)
-    kicks = 0
-    while time.monotonic() < deadline and (max_iterations is None or kicks < max_iterations):
-        batch = _KICK_BATCH if max_iterations is None else min(_KICK_BATCH, max_iterations - kicks)
+    current = [path] + [
+        _randomised_nearest_neighbour(mat, start, end, rng) for _ in range(_TRAJECTORIES - 1)
+    ]
+    current_costs = [_path_cost(mat, p) for p in current]
+    _descend(work, current, current_costs, deadline)
+    # The first trajectory descends from ``order``, so the best is never worse than the input.
+    leader = int(np.argmin(current_costs))
+    best_path, best_cost = current[leader], current_costs[leader]
+    kicks = since_improvement = 0
+    while time.monotonic() < deadline:
+        if max_iterations is not None and kicks >= max_iterations:
+            break
+        if stall and since_improvement >= stall:
+            break
+        if target is not None and best_cost <= target:
+            break
+        batch = _TRAJECTORIES
+        if max_iterations is not None:
+            batch = min(batch, max_iterations - kicks)
         kicks += batch
-        paths = [_perturb(best_path, rng) for _ in range(batch)]
+        since_improvement += batch
+        paths = [_perturb(current[t], rng) for t in range(batch)]
         costs = [_path_cost(mat, p) for p in paths]
         _descend(work, paths, costs, deadline)
-        winner = int(np.argmin(costs))
-        if costs[winner] <= best_cost:
-            best_path, best_cost = paths[winner], costs[winner]
+        for t in range(batch):
+            if costs[t] <= current_costs[t]:
+                current[t], current_costs[t] = paths[t], costs[t]
+        leader = int(np.argmin(current_costs))
+        if current_costs[leader] < best_cost:
+            best_path, best_cost = current[leader], current_costs[leader]
+            since_improvement = 0
     return tuple(int(v) for v in best_path[1:-1]), best_cost
 
 
@@ -669,6 +758,8 @@ def _one_tree_bound(sym: npt.NDArray[np.float64], upper: float, iterations: int)
         value = tree_cost + float(cost[0, 1:][two].sum()) - 2.0 * float(pi.sum())
         if value > best + 1e-9:
             best, stale = value, 0
+            if _ceil_safe(best) >= upper:  # integer costs: the bound already proves ``upper``
+                break
         else:
             stale += 1
             if stale >= 2:
@@ -723,7 +814,8 @@ def lower_bound(
         tighter bound in the same iterations). When omitted, a quick local search from the nearest
         neighbour route supplies it. It never affects validity.
     iterations
-        Maximum subgradient iterations of the 1-tree bound (about 0.2 ms each at 60 nodes).
+        Maximum subgradient iterations of the 1-tree bound (about 0.2 ms each at 60 nodes); the
+        iterations stop early once the bound reaches ``upper_bound``, which it cannot exceed.
 
     Returns
     -------

@@ -295,3 +295,118 @@ def test_improve_same_result_with_wide_arcs() -> None:
     )
     assert wide[0] == narrow[0]
     assert wide[1] == narrow[1] * scale
+
+
+def count_kicks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Wrap tsp._perturb so that the returned one-element list counts the kicks made."""
+    calls = [0]
+    perturb = tsp._perturb
+
+    def counting(path: npt.NDArray[np.intp], rng: np.random.Generator) -> npt.NDArray[np.intp]:
+        calls[0] += 1
+        return perturb(path, rng)
+
+    monkeypatch.setattr(tsp, "_perturb", counting)
+    return calls
+
+
+def test_improve_stall_rule_stops_long_before_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a stall limit, improve stops after that many fruitless kicks, not at the deadline."""
+    mat = manhattan_instance(np.random.default_rng(51), 20)
+    seed_order = tsp.nearest_neighbour(mat, 0, 0)
+    kicks = count_kicks(monkeypatch)
+    order, cost = tsp.improve(
+        mat, 0, 0, seed_order, deadline=time.monotonic() + 3600, seed=0, stall=40
+    )
+    assert cost == tsp.route_cost(mat, 0, 0, order)
+    assert 40 <= kicks[0] < 2000
+    stalled = kicks[0]
+    kicks[0] = 0
+    tsp.improve(
+        mat,
+        0,
+        0,
+        seed_order,
+        deadline=time.monotonic() + 3600,
+        seed=0,
+        stall=0,
+        max_iterations=2000,
+    )
+    assert kicks[0] == 2000 > stalled
+
+
+def test_improve_default_stall_terminates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default stall limit (scaled with the route length) ends a search with no deadline."""
+    mat = manhattan_instance(np.random.default_rng(52), 12)
+    kicks = count_kicks(monkeypatch)
+    _order, cost = tsp.improve(
+        mat, 0, 0, tsp.nearest_neighbour(mat, 0, 0), deadline=time.monotonic() + 3600, seed=1
+    )
+    assert cost == tsp.held_karp(mat, 0, 0)[1]
+    assert 100 <= kicks[0] < 100 * 50
+
+
+def test_improve_stops_at_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target at or above the first local optimum stops improve before any kick."""
+    mat = manhattan_instance(np.random.default_rng(53), 25)
+    seed_order = tsp.nearest_neighbour(mat, 0, 24)
+    kicks = count_kicks(monkeypatch)
+    order, cost = tsp.improve(
+        mat,
+        0,
+        24,
+        seed_order,
+        deadline=time.monotonic() + 3600,
+        seed=2,
+        target=tsp.route_cost(mat, 0, 24, seed_order),
+    )
+    assert kicks[0] == 0
+    assert cost == tsp.route_cost(mat, 0, 24, order) <= tsp.route_cost(mat, 0, 24, seed_order)
+
+
+def test_improve_reaches_a_lower_bound_target() -> None:
+    """With the optimum as target, improve returns an optimal route on a small instance."""
+    mat = manhattan_instance(np.random.default_rng(54), 11)
+    optimum = tsp.held_karp(mat, 0, 0)[1]
+    order, cost = tsp.improve(
+        mat,
+        0,
+        0,
+        tsp.nearest_neighbour(mat, 0, 0),
+        deadline=time.monotonic() + 3600,
+        seed=3,
+        stall=0,
+        target=optimum,
+    )
+    assert cost == optimum == tsp.route_cost(mat, 0, 0, order)
+
+
+def test_improve_rejects_negative_stall() -> None:
+    """A negative stall limit raises InvalidInput."""
+    mat = manhattan_instance(np.random.default_rng(55), 6)
+    with pytest.raises(InvalidInput):
+        tsp.improve(mat, 0, 0, (1, 2, 3, 4, 5), deadline=time.monotonic() + 5, seed=0, stall=-1)
+
+
+def test_improve_is_deterministic_under_the_stall_rule() -> None:
+    """Two runs stopped by the default stall rule return the same route."""
+    mat = manhattan_instance(np.random.default_rng(56), 30)
+    seed_order = tsp.nearest_neighbour(mat, 0, 29)
+    runs = [
+        tsp.improve(mat, 0, 29, seed_order, deadline=time.monotonic() + 3600, seed=5)
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+
+
+def test_lower_bound_with_optimal_upper_bound_stays_valid() -> None:
+    """Given the optimum as upper bound (the early-stop case), the bound stays at most it."""
+    rng = np.random.default_rng(57)
+    for closed in (True, False):
+        mat = manhattan_instance(rng, 12)
+        end = 0 if closed else 11
+        optimum = tsp.held_karp(mat, 0, end)[1]
+        bound = tsp.lower_bound(mat, 0, end, upper_bound=optimum)
+        assert 0.9 * optimum <= bound <= optimum
