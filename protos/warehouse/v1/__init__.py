@@ -1,0 +1,1 @@
+"""Generated code for package warehouse.v1 (see *.proto)."""

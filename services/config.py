@@ -1,0 +1,136 @@
+"""Server settings from environment variables and command-line flags.
+
+Every setting has an environment variable (``WAREHOUSE_*``) and a flag; flags win. Nothing is
+parsed at import time: :func:`load` does it when the server starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server process needs to start.
+
+    Attributes
+    ----------
+    listen_address
+        ``host:port`` the gRPC server binds; port 0 picks a free port.
+    metrics_port
+        Port of the Prometheus HTTP endpoint; 0 picks a free port, -1 disables it.
+    metrics_address
+        Interface the Prometheus endpoint binds.
+    db_path
+        SQLite file of the layout store (created with its directory).
+    layouts_dir
+        Directory whose ``*.yaml``/``*.yml``/``*.json`` layout files are loaded at start;
+        empty disables loading.
+    max_message_bytes
+        Largest request or response message (a 100,000-bin layout is about 5 MiB).
+    threads
+        gRPC handler threads.
+    workers
+        Solver processes for the heuristic search (exact solves always run in the handler
+        threads); 0 runs everything in the handler threads.
+    grace_period_s
+        How long shutdown waits for in-flight calls.
+    max_concurrent_solves
+        Solve calls in progress at once; one more waits up to 0.1 s for a slot, then is refused
+        with RESOURCE_EXHAUSTED. Must be below ``threads``, so health checks and layout calls
+        always find a free thread.
+    default_time_limit_s
+        Solve time limit when a request gives none.
+    deadline_margin_s
+        Safety margin kept between the end of a solve and the call's gRPC deadline.
+    """
+
+    listen_address: str = "127.0.0.1:50051"
+    metrics_port: int = 9464
+    metrics_address: str = "127.0.0.1"
+    db_path: Path = Path("var/warehouse.db")
+    layouts_dir: Path | None = Path("deploy/demo")
+    max_message_bytes: int = 64 * MIB
+    threads: int = 32
+    workers: int = 2
+    grace_period_s: float = 5.0
+    max_concurrent_solves: int = 24
+    default_time_limit_s: float = 1.0
+    deadline_margin_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_message_bytes < 1 * MIB:
+            problems.append(f"max_message_bytes must be >= 1 MiB, got {self.max_message_bytes}")
+        if self.threads < 1:
+            problems.append(f"threads must be >= 1, got {self.threads}")
+        if self.workers < 0:
+            problems.append(f"workers must be >= 0, got {self.workers}")
+        if not 1 <= self.max_concurrent_solves < self.threads:
+            problems.append(
+                f"max_concurrent_solves must be >= 1 and below threads ({self.threads}), "
+                f"got {self.max_concurrent_solves}"
+            )
+        if self.grace_period_s < 0 or self.deadline_margin_s < 0:
+            problems.append("grace_period_s and deadline_margin_s must be >= 0")
+        if not self.default_time_limit_s > 0:
+            problems.append(f"default_time_limit_s must be > 0, got {self.default_time_limit_s}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+def _env_name(field_name: str) -> str:
+    return "WAREHOUSE_" + field_name.upper()
+
+
+def _convert(field_name: str, raw: str) -> object:
+    default = getattr(Settings, field_name)
+    if field_name == "layouts_dir":
+        return Path(raw) if raw else None
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, bool):
+        return raw.lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``) overridden by ``argv``."""
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog="warehouse-server", description="Warehouse optimisation services over gRPC."
+    )
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        parser.add_argument(
+            flag,
+            dest=f.name,
+            default=None,
+            metavar=f.name.upper(),
+            help=f"environment variable {_env_name(f.name)}; default {getattr(Settings, f.name)}",
+        )
+    args = parser.parse_args([] if argv is None else list(argv))
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = getattr(args, f.name)
+        if raw is None:
+            raw = environ.get(_env_name(f.name))
+        if raw is not None:
+            try:
+                values[f.name] = _convert(f.name, raw)
+            except ValueError:
+                parser.error(f"{f.name}: cannot parse {raw!r}")
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        parser.error(str(exc))

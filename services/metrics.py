@@ -1,0 +1,214 @@
+"""Prometheus metrics: the gRPC ecosystem's server metrics plus route-planning metrics.
+
+Metric names follow go-grpc-prometheus / py-grpc-prometheus (``grpc_server_handled_total`` with
+``grpc_code`` ...), so the usual gRPC Grafana dashboards work unchanged. Every server gets its own
+:class:`~prometheus_client.CollectorRegistry`, so tests can run several servers in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from socketserver import ThreadingMixIn
+from threading import Thread
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
+
+from routing.route import RouteResult
+from services.interceptors import ServerInterceptor, status_code, wrap_handler
+
+#: Latency buckets from 1 ms to 5 min: exact solves take milliseconds, batches minutes.
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+)  # fmt: skip
+SAVING_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
+
+_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """One thread per scrape, so a slow scraper never blocks the next."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape on stderr."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+class ServerMetrics:
+    """Every metric of one server, in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.started = Counter(
+            "grpc_server_started_total", "RPCs started on the server.", _LABELS, registry=r
+        )
+        self.handled = Counter(
+            "grpc_server_handled_total",
+            "RPCs completed on the server, regardless of success or failure.",
+            (*_LABELS, "grpc_code"),
+            registry=r,
+        )
+        self.handling = Histogram(
+            "grpc_server_handling_seconds",
+            "Time from receiving an RPC to sending its status.",
+            _LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.received = Counter(
+            "grpc_server_msg_received_total",
+            "Messages received by the server.",
+            _LABELS,
+            registry=r,
+        )
+        self.sent = Counter(
+            "grpc_server_msg_sent_total", "Messages sent by the server.", _LABELS, registry=r
+        )
+        self.solve_seconds = Histogram(
+            "warehouse_route_solve_seconds",
+            "Solver wall-clock time per pick route.",
+            ("solver",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.routes = Counter(
+            "warehouse_routes_planned_total",
+            "Pick routes planned.",
+            ("solver", "status"),
+            registry=r,
+        )
+        self.distance = Counter(
+            "warehouse_route_distance_meters_total",
+            "Walking distance of the planned routes.",
+            registry=r,
+        )
+        self.baseline_distance = Counter(
+            "warehouse_route_baseline_distance_meters_total",
+            "Walking distance the baseline policy would have needed for the same pick lists.",
+            ("baseline",),
+            registry=r,
+        )
+        self.saved = Counter(
+            "warehouse_route_distance_saved_meters_total",
+            "Walking distance saved versus the baseline policy.",
+            ("baseline",),
+            registry=r,
+        )
+        self.saving_ratio = Histogram(
+            "warehouse_route_saving_ratio",
+            "Share of the baseline distance saved per route.",
+            ("baseline",),
+            buckets=SAVING_BUCKETS,
+            registry=r,
+        )
+        self._http: WSGIServer | None = None
+        self._thread: Thread | None = None
+
+    def observe_route(self, result: RouteResult) -> None:
+        """Record one solved route."""
+        baseline = result.baseline.value
+        self.solve_seconds.labels(result.solver).observe(result.solve_time_s)
+        self.routes.labels(result.solver, result.status.value).inc()
+        self.distance.inc(result.distance_mm / 1000)
+        self.baseline_distance.labels(baseline).inc(result.baseline_distance_mm / 1000)
+        saved_mm = max(result.baseline_distance_mm - result.distance_mm, 0)
+        self.saved.labels(baseline).inc(saved_mm / 1000)
+        if result.baseline_distance_mm > 0:
+            self.saving_ratio.labels(baseline).observe(saved_mm / result.baseline_distance_mm)
+
+    def serve(self, port: int, address: str = "127.0.0.1") -> int:
+        """Serve ``/metrics`` over HTTP on ``port`` (0 picks one); return the bound port."""
+        self._http = make_server(
+            address,
+            port,
+            make_wsgi_app(self.registry),
+            server_class=_ThreadingWSGIServer,
+            handler_class=_QuietHandler,
+        )
+        # A short poll interval lets close() return at once instead of after half a second.
+        self._thread = Thread(
+            target=self._http.serve_forever, args=(0.05,), name="metrics-http", daemon=True
+        )
+        self._thread.start()
+        return int(self._http.server_port)
+
+    def close(self) -> None:
+        """Stop the HTTP endpoint."""
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def _grpc_type(handler: grpc.RpcMethodHandler[Any, Any]) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
+
+
+def _code(context: grpc.ServicerContext, error: BaseException | None) -> str:
+    code = status_code(context)
+    if code is not None and code != grpc.StatusCode.OK:
+        return str(code.name)
+    if error is None:
+        return "OK"
+    if isinstance(error, GeneratorExit):
+        return "CANCELLED"
+    return "UNKNOWN"
+
+
+class MetricsInterceptor(ServerInterceptor):
+    """Records the ``grpc_server_*`` metrics of every call (install it first, outermost)."""
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._m = metrics
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        full: str = handler_call_details.method
+        service, _, method = full.lstrip("/").rpartition("/")
+        labels = (_grpc_type(handler), service, method)
+        m = self._m
+
+        @contextmanager
+        def observe(context: grpc.ServicerContext) -> Iterator[None]:
+            m.started.labels(*labels).inc()
+            started = time.perf_counter()
+            error: BaseException | None = None
+            try:
+                yield
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                m.handling.labels(*labels).observe(time.perf_counter() - started)
+                m.handled.labels(*labels, _code(context, error)).inc()
+
+        return wrap_handler(
+            handler,
+            observe,
+            on_request=m.received.labels(*labels).inc,
+            on_response=m.sent.labels(*labels).inc,
+        )

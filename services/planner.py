@@ -1,0 +1,286 @@
+"""The route-planning data plane: looks up the layout, validates, solves; no gRPC in here.
+
+Exact solves (rectangular layouts, short lists) take about a millisecond and run in the calling
+thread. The heuristic search runs until its time limit and holds the GIL, so with ``workers > 0``
+it runs in a pool of worker processes instead, keeping the gRPC handlers free and using every
+core. Each worker opens the same SQLite store and keeps its own warm cache of compiled layouts,
+so only the pick list and the result cross the process boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from routing import route, tsp
+from routing.errors import FieldViolation, InvalidInput, NotFound
+from routing.oracle import DistanceOracle
+from routing.route import Baseline, PickList, RouteResult
+from services.errors import DeadlineExceeded
+from services.layouts import LayoutRegistry
+from services.store import LayoutStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RouteJob:
+    """One pick list to plan on one warehouse."""
+
+    warehouse_id: str
+    pick_list: PickList
+    baseline: Baseline = Baseline.AUTO
+    time_limit_s: float = 1.0
+    seed: int = 0
+    with_path: bool = False
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A job that passed validation, with the depots it resolved to."""
+
+    start_depot: str
+    end_depot: str
+
+
+class RoutePlanner:
+    """Validates and solves :class:`RouteJob` objects against a :class:`LayoutRegistry`.
+
+    Parameters
+    ----------
+    registry
+        Layouts and their compiled oracles.
+    workers
+        Solver processes; 0 solves in the calling thread.
+    """
+
+    def __init__(self, registry: LayoutRegistry, workers: int = 0) -> None:
+        self.registry = registry
+        self._workers = workers
+        self._pool_lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = self._new_pool() if workers > 0 else None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(str(self.registry.store.path),),
+        )
+
+    def _submit(self, job: RouteJob, deadline: float | None) -> Future[RouteResult | _Failure]:
+        """Hand ``job`` to a worker; a pool broken by a crashed worker is replaced once."""
+        pool = self._pool
+        assert pool is not None
+        try:
+            return pool.submit(_solve_in_worker, job, deadline)
+        except BrokenProcessPool:
+            self._replace_pool(pool)
+            assert self._pool is not None
+            return self._pool.submit(_solve_in_worker, job, deadline)
+
+    def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
+        with self._pool_lock:
+            if self._pool is broken:
+                log.error("a solver worker died; starting a new worker pool")
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+
+    def warm_up(self, warehouse_ids: list[str]) -> None:
+        """Start every worker and compile ``warehouse_ids`` in each, so first calls are fast."""
+        if self._pool is None:
+            return
+        workers = self._workers
+        futures = [self._pool.submit(_warm, warehouse_ids, 0.2) for _ in range(workers)]
+        for future in futures:
+            future.result()
+
+    def validate(self, job: RouteJob) -> Validated:
+        """Check ``job`` without solving.
+
+        Raises
+        ------
+        InvalidInput, NotFound
+            What is wrong, naming the request field.
+        """
+        oracle = self.registry.oracle(job.warehouse_id)
+        route.validate(oracle, job.pick_list, baseline=job.baseline)
+        start = job.pick_list.start_depot or oracle.depot_ids[0]
+        return Validated(start, job.pick_list.end_depot or start)
+
+    def plan(self, job: RouteJob, deadline: float | None = None) -> RouteResult:
+        """Solve ``job`` within ``min(job.time_limit_s, deadline - now)``.
+
+        ``deadline`` is in ``time.monotonic()`` seconds (one clock for every process).
+
+        Raises
+        ------
+        InvalidInput, NotFound
+            What is wrong, naming the request field.
+        DeadlineExceeded
+            No time was left to start, or a worker did not answer before ``deadline``.
+        """
+        outcome = self.plan_many([job], deadline)[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def plan_many(
+        self, jobs: list[RouteJob], deadline: float | None = None
+    ) -> list[RouteResult | Exception]:
+        """Solve every job (in parallel when there are workers); failures are returned per job.
+
+        Jobs still waiting for a worker when ``deadline`` passes fail with
+        :class:`DeadlineExceeded`; the others keep their answers.
+        """
+        if self._pool is None:
+            return [_attempt(self.registry, job, deadline) for job in jobs]
+        pending: list[RouteResult | Exception | RouteJob | Future[RouteResult | _Failure]] = []
+        for job in jobs:
+            try:
+                inline = self._fast(job)
+                if not inline:
+                    self.validate(job)
+            except (InvalidInput, NotFound) as exc:
+                pending.append(exc)
+                continue
+            pending.append(job if inline else self._submit(job, deadline))
+        # Fast jobs run here, in order, while the workers take the slow ones.
+        out: list[RouteResult | Exception] = []
+        for outcome in pending:
+            if isinstance(outcome, RouteJob):
+                outcome = _attempt(self.registry, outcome, deadline)
+            if not isinstance(outcome, Future):
+                out.append(outcome)
+                continue
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                result = outcome.result(timeout=timeout)
+            except FutureTimeout:
+                outcome.cancel()
+                out.append(DeadlineExceeded("the solve did not finish before the deadline"))
+                continue
+            except BrokenProcessPool as exc:
+                pool = self._pool
+                if pool is not None and getattr(pool, "_broken", False):
+                    self._replace_pool(pool)
+                out.append(exc)  # reported as INTERNAL; the next call gets a fresh pool
+                continue
+            out.append(result.rebuild() if isinstance(result, _Failure) else result)
+        return out
+
+    def _fast(self, job: RouteJob) -> bool:
+        """Whether ``job`` goes to an exact solver (shipping it to a worker would cost more)."""
+        return _exact(self.registry.oracle(job.warehouse_id), job)
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# -- solving, in this process or a worker ----------------------------------------------------
+
+
+def _exact(oracle: DistanceOracle, job: RouteJob) -> bool:
+    """Whether ``job`` goes to an exact solver that answers in about a millisecond."""
+    if oracle.rectangular is not None:
+        return True
+    return len(set(job.pick_list.bin_ids)) <= tsp.HELD_KARP_MAX_NODES
+
+
+def _solve(registry: LayoutRegistry, job: RouteJob, deadline: float | None) -> RouteResult:
+    """Solve ``job``; the search gets ``min(time limit, time to deadline - reserve)``.
+
+    An exact solve starts whenever there is time left; a heuristic search needs at least twice
+    the fixed reserve, because its construction and lower bound take that long whatever its
+    limit, and would otherwise end past the deadline.
+    """
+    oracle = registry.oracle(job.warehouse_id)
+    limit = job.time_limit_s
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0 or (left < 2 * _FINISH_S and not _exact(oracle, job)):
+            raise DeadlineExceeded("the deadline leaves no time to solve")
+        # The search stops at its limit; the lower bound, the path and the way back come after.
+        reserve = max(_FINISH_S, _FINISH_SHARE * left)
+        limit = min(limit, left - reserve if left > 2 * reserve else left / 2)
+    return route.solve(
+        oracle,
+        job.pick_list,
+        time_limit_s=limit,
+        seed=job.seed,
+        baseline=job.baseline,
+        with_path=job.with_path,
+    )
+
+
+def _attempt(
+    registry: LayoutRegistry, job: RouteJob, deadline: float | None
+) -> RouteResult | Exception:
+    try:
+        return _solve(registry, job, deadline)
+    except (InvalidInput, NotFound, DeadlineExceeded) as exc:
+        return exc
+
+
+#: Time kept after the search for the rest of a solve (lower bound, path, result transfer):
+#: the larger of a fixed amount and a share of the time left. The lower bound of a 60-pick
+#: list alone takes about 15 ms on one idle core.
+_FINISH_S = 0.05
+_FINISH_SHARE = 0.1
+
+_worker_registry: LayoutRegistry | None = None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A domain error in picklable form (the exceptions' constructors take structured data)."""
+
+    violations: tuple[FieldViolation, ...] = ()
+    not_found: tuple[str, str, str] | None = None
+    deadline: bool = False
+
+    def rebuild(self) -> Exception:
+        if self.deadline:
+            return DeadlineExceeded("the deadline leaves no time to solve")
+        if self.not_found is not None:
+            return NotFound(*self.not_found)
+        return InvalidInput(list(self.violations))
+
+
+def _init_worker(db_path: str) -> None:
+    global _worker_registry
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_registry = LayoutRegistry(LayoutStore(Path(db_path)))
+
+
+def _warm(warehouse_ids: list[str], hold_s: float) -> int:
+    assert _worker_registry is not None
+    for warehouse_id in warehouse_ids:
+        _worker_registry.oracle(warehouse_id)
+    time.sleep(hold_s)  # keep this worker busy so the next warm-up task starts another one
+    return os.getpid()
+
+
+def _solve_in_worker(job: RouteJob, deadline: float | None) -> RouteResult | _Failure:
+    assert _worker_registry is not None
+    try:
+        return _solve(_worker_registry, job, deadline)
+    except InvalidInput as exc:
+        return _Failure(violations=exc.violations)
+    except NotFound as exc:
+        return _Failure(not_found=(exc.kind, exc.name, exc.field))
+    except DeadlineExceeded:
+        return _Failure(deadline=True)

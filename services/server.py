@@ -1,0 +1,175 @@
+"""One process serving every service: LayoutService, RoutingService, health and reflection.
+
+Run it with ``python -m services.server`` (or ``warehouse-server``); ``--help`` lists the
+settings, each also readable from a ``WAREHOUSE_*`` environment variable.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent import futures
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from warehouse.v1 import layout_pb2, layout_pb2_grpc, routing_pb2, routing_pb2_grpc
+
+from services import config
+from services.config import Settings
+from services.interceptors import ErrorInterceptor
+from services.layout_service import LayoutService
+from services.layouts import LayoutRegistry
+from services.metrics import MetricsInterceptor, ServerMetrics
+from services.planner import RoutePlanner
+from services.routing_service import RoutingService, SolveSlots
+from services.store import LayoutStore
+
+log = logging.getLogger("services.server")
+
+SERVICE_NAMES = (
+    layout_pb2.DESCRIPTOR.services_by_name["LayoutService"].full_name,
+    routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
+)
+
+
+class WarehouseServer:
+    """Every service of the warehouse API on one port.
+
+    ``start()`` opens the store, loads the layout files, starts the metrics endpoint and the gRPC
+    server; ``stop()`` reports NOT_SERVING, then waits up to the grace period for calls in flight.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = ServerMetrics()
+        self.store = LayoutStore(settings.db_path)
+        self.registry = LayoutRegistry(self.store)
+        self.planner = RoutePlanner(self.registry, workers=settings.workers)
+        self.slots = SolveSlots(settings.max_concurrent_solves)
+        self.health = health.HealthServicer()
+        self.port = 0
+        self.metrics_port = 0
+        self.loaded_layouts: list[str] = []
+        self._stopped = threading.Event()
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # gRPC sets SO_REUSEPORT by default: a second server on a busy port would silently
+            # share it instead of failing to start.
+            ("grpc.so_reuseport", 0),
+        ]
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=settings.threads, thread_name_prefix="grpc-handler"
+            ),
+            interceptors=[MetricsInterceptor(self.metrics), ErrorInterceptor()],
+            options=options,
+            # Solve calls over the limit fail fast in a handler thread; this only caps the queue.
+            maximum_concurrent_rpcs=8 * settings.threads,
+        )
+
+    def start(self) -> int:
+        """Start serving; return the bound gRPC port."""
+        s = self.settings
+        # Bind first: a busy port fails the start before any work (nothing is served until
+        # self._server.start() below).
+        self.port = self._server.add_insecure_port(s.listen_address)
+        if s.layouts_dir is not None:
+            self.loaded_layouts = self.registry.load_dir(s.layouts_dir)
+        self.planner.warm_up(self.loaded_layouts)
+        layout_pb2_grpc.add_LayoutServiceServicer_to_server(
+            LayoutService(self.registry), self._server
+        )
+        routing_pb2_grpc.add_RoutingServiceServicer_to_server(
+            RoutingService(
+                self.planner,
+                self.slots,
+                self.metrics,
+                default_time_limit_s=s.default_time_limit_s,
+                deadline_margin_s=s.deadline_margin_s,
+            ),
+            self._server,
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+        if s.metrics_port >= 0:
+            self.metrics_port = self.metrics.serve(s.metrics_port, s.metrics_address)
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server.start()
+        return self.port
+
+    @property
+    def address(self) -> str:
+        """``host:port`` clients connect to."""
+        host = self.settings.listen_address.rsplit(":", 1)[0]
+        if host in ("", "0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"{host}:{self.port}"
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Report NOT_SERVING, finish calls in flight (up to the grace period), release all."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        grace = self.settings.grace_period_s if grace_s is None else grace_s
+        self._server.stop(grace).wait()
+        self.planner.close()
+        self.metrics.close()
+        self.store.close()
+
+    def wait(self) -> None:
+        """Block until the server stops."""
+        self._server.wait_for_termination()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m services.server``: serve until SIGTERM or SIGINT."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = config.load(sys.argv[1:] if argv is None else argv)
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("%s received: shutting down", signal.Signals(signum).name)
+        stop_requested.set()
+
+    # Installed before start(), so a signal while layouts load still ends in a clean stop.
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server = WarehouseServer(settings)
+    server.start()
+    metrics = (
+        f"http://{settings.metrics_address}:{server.metrics_port}/metrics"
+        if settings.metrics_port >= 0
+        else "disabled"
+    )
+    print(
+        f"warehouse server listening on {server.address} "
+        f"(layouts: {', '.join(server.loaded_layouts) or 'none'}; metrics: {metrics})\n"
+        f"try next: see README.md 'First call', or\n"
+        f'  grpcurl -plaintext -d \'{{"warehouse_id": "demo", "bin_ids": '
+        f'["A03-B1-012L", "A07-B1-040R"]}}\' {server.address} '
+        f"warehouse.v1.RoutingService/PlanRoute",
+        flush=True,
+    )
+    stop_requested.wait()
+    log.info(
+        "health NOT_SERVING; waiting up to %.1f s for calls in flight", settings.grace_period_s
+    )
+    server.stop()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
