@@ -192,10 +192,16 @@ class RoutePlanner:
 # -- solving, in this process or a worker ----------------------------------------------------
 
 
+#: Rectangular layouts up to this many cross aisles are solved inline: the exact DP answers in
+#: milliseconds there, while its state space, and time, grows steeply with every further cross
+#: aisle (see benchmarks/results/routing.md).
+_INLINE_CROSS_AISLES = 4
+
+
 def _exact(oracle: DistanceOracle, job: RouteJob) -> bool:
-    """Whether ``job`` goes to an exact solver that answers in about a millisecond."""
+    """Whether ``job`` goes to an exact solver that answers in milliseconds."""
     if oracle.rectangular is not None:
-        return True
+        return oracle.rectangular.ladder.n_cross_aisles <= _INLINE_CROSS_AISLES
     return len(set(job.pick_list.bin_ids)) <= tsp.HELD_KARP_MAX_NODES
 
 

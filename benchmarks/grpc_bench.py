@@ -1,0 +1,235 @@
+"""RoutingService over gRPC: start-up time, latency and throughput on loopback.
+
+Run ``python -m benchmarks.grpc_bench`` (``make bench``); it rewrites
+``benchmarks/results/grpc.md``. The server runs as its own process (``python -m services.server``
+with the demo warehouse, as ``make run`` starts it) and the load comes from separate client
+processes, all on this machine's cores, so throughput is what two cores give server and clients
+together. The in-process solve of the same pick lists is measured in the same run as the
+baseline of the latency ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+
+from routing.oracle import DistanceOracle
+from routing.rectangular import RectangularDepot, RectangularLayout
+from routing.route import PickList, solve
+from warehouse.v1 import routing_pb2, routing_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results" / "grpc.md"
+PICKS = 30
+
+
+def demo_bins() -> list[str]:
+    """Bin ids of the demo warehouse (deploy/demo/demo.yaml)."""
+    return [f"A{a:02d}-B1-{p:03d}{s}" for a in range(1, 11) for p in range(1, 46) for s in "LR"]
+
+
+def pick_lists(n: int, seed: int) -> list[list[str]]:
+    """``n`` random 30-bin pick lists on the demo warehouse."""
+    rng = random.Random(seed)
+    bins = demo_bins()
+    return [rng.sample(bins, PICKS) for _ in range(n)]
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int, db: Path) -> tuple[subprocess.Popen[bytes], float]:
+    """Start the server the way ``make run`` does; return it and the seconds to first answer."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.server",
+            f"--listen-address=127.0.0.1:{port}",
+            "--metrics-port=-1",
+            f"--db-path={db}",
+            f"--layouts-dir={ROOT / 'deploy' / 'demo'}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    request = routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=pick_lists(1, 0)[0])
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = routing_pb2_grpc.RoutingServiceStub(channel)
+        while True:
+            try:
+                stub.PlanRoute(request, timeout=30, wait_for_ready=True)
+                break
+            except grpc.RpcError:
+                if proc.poll() is not None or time.perf_counter() - started > 60:
+                    raise
+                time.sleep(0.05)
+    return proc, time.perf_counter() - started
+
+
+def _client(port: int, seconds: float, in_flight: int, batch: int, seed: int) -> int:
+    """Keep ``in_flight`` calls going for ``seconds``; return how many routes came back."""
+    lists = pick_lists(200, seed)
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+    )
+    stub = routing_pb2_grpc.RoutingServiceStub(channel)
+    done, k = 0, 0
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        if batch == 1:
+            calls = [
+                stub.PlanRoute.future(
+                    routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=lists[(k + j) % 200])
+                )
+                for j in range(in_flight)
+            ]
+            for call in calls:
+                call.result()
+            done += in_flight
+        else:
+            items = [
+                routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=lists[(k + j) % 200])
+                for j in range(batch)
+            ]
+            calls = [
+                stub.PlanRoutes.future(routing_pb2.PlanRoutesRequest(requests=items))
+                for _ in range(in_flight)
+            ]
+            for call in calls:
+                done += len(call.result().results)
+        k += in_flight
+    channel.close()
+    return done
+
+
+def throughput(port: int, clients: int, in_flight: int, batch: int, seconds: float) -> float:
+    """Routes per second with ``clients`` client processes."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(clients) as pool:
+        started = time.perf_counter()
+        counts = pool.starmap(
+            _client, [(port, seconds, in_flight, batch, 100 + i) for i in range(clients)]
+        )
+        elapsed = time.perf_counter() - started
+    return sum(counts) / elapsed
+
+
+def latency(port: int, lists: list[list[str]]) -> list[float]:
+    """Seconds per PlanRoute, one call at a time."""
+    times = []
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = routing_pb2_grpc.RoutingServiceStub(channel)
+        for bins in lists[:20]:  # warm the connection and caches
+            stub.PlanRoute(routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=bins))
+        for bins in lists:
+            request = routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=bins)
+            started = time.perf_counter()
+            stub.PlanRoute(request)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def in_process(lists: list[list[str]]) -> list[float]:
+    """Seconds per in-process :func:`routing.route.solve` on the demo geometry."""
+    oracle = DistanceOracle(
+        RectangularLayout(
+            "demo",
+            aisles=10,
+            cells_per_face=45,
+            aisle_spacing_m=5.0,
+            end_gap_m=1.5,
+            depots=(RectangularDepot("DEPOT"),),
+        )
+    )
+    times = []
+    for bins in lists:
+        started = time.perf_counter()
+        solve(oracle, PickList(tuple(bins)))
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="short runs")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    calls = 100 if args.quick else 1000
+    seconds = 2.0 if args.quick else 10.0
+    lists = pick_lists(calls, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        startups = []
+        for i in range(1 if args.quick else 3):
+            port = free_port()
+            proc, startup = start_server(port, Path(tmp) / f"w{i}.db")
+            startups.append(startup)
+            if i < (0 if args.quick else 2):
+                proc.terminate()
+                proc.wait(30)
+        try:
+            remote = latency(port, lists)
+            local = in_process(lists)
+            unary = throughput(port, clients=2, in_flight=8, batch=1, seconds=seconds)
+            batched = throughput(port, clients=1, in_flight=2, batch=100, seconds=seconds)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    med_remote = 1000 * statistics.median(remote)
+    med_local = 1000 * statistics.median(local)
+    text = "\n".join(
+        [
+            "# RoutingService over gRPC",
+            "",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, {platform.system()} {platform.release()}; server and "
+            "clients share the cores. Generated by "
+            f"`python -m benchmarks.grpc_bench{' --quick' if args.quick else ''}` on "
+            f"{time.strftime('%Y-%m-%d')}. Demo warehouse (one block, 10 aisles, 900 bins), "
+            f"{PICKS}-pick lists, exact solver.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| start to first answered PlanRoute (median of {len(startups)}, warm) "
+            f"| {statistics.median(startups):.2f} s |",
+            f"| PlanRoute latency, one call at a time: median / p95 "
+            f"| {med_remote:.2f} / {1000 * float(_p95(remote)):.2f} ms |",
+            f"| in-process solve of the same lists: median | {med_local:.2f} ms |",
+            f"| gRPC over in-process (median ratio) | {med_remote / med_local:.2f}x |",
+            f"| throughput, PlanRoute, 2 client processes x 8 in flight | {unary:.0f} routes/s |",
+            f"| throughput, PlanRoutes of 100 lists, 1 client x 2 in flight "
+            f"| {batched:.0f} routes/s |",
+            "",
+        ]
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+def _p95(values: list[float]) -> float:
+    return sorted(values)[int(0.95 * (len(values) - 1))]
+
+
+if __name__ == "__main__":
+    main()
