@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+from warehouse.v1 import routing_pb2, routing_pb2_grpc
 
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularDepot, RectangularLayout
 from routing.route import PickList, solve
-from warehouse.v1 import routing_pb2, routing_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results" / "grpc.md"
