@@ -111,12 +111,12 @@ def _client(port: int, seconds: float, in_flight: int, batch: int, seed: int) ->
                 routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=lists[(k + j) % 200])
                 for j in range(batch)
             ]
-            calls = [
+            batches = [
                 stub.PlanRoutes.future(routing_pb2.PlanRoutesRequest(requests=items))
                 for _ in range(in_flight)
             ]
-            for call in calls:
-                done += len(call.result().results)
+            for batch_call in batches:
+                done += len(batch_call.result().results)
         k += in_flight
     channel.close()
     return done
