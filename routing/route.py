@@ -6,7 +6,9 @@
   for one block, its multi-cross-aisle generalisation otherwise) - proven optimal;
 * any layout with a short list: Held-Karp over the pick list's distance matrix - proven optimal;
 * otherwise: nearest-neighbour construction, then iterated local search (2-opt and Or-opt) until
-  the time limit, with a Held-Karp 1-tree (or assignment) lower bound - feasible, with a gap.
+  it stalls or the time limit, or for very long lists OR-Tools routing with guided local search
+  until the time limit; either with a Held-Karp 1-tree (or assignment) lower bound - feasible,
+  with a gap.
 
 Beside the optimised route it always reports a baseline that a WMS uses today (S-shape by
 default on rectangular layouts, the pick list's own order on graph layouts), so an operator sees
@@ -47,6 +49,11 @@ class Baseline(enum.Enum):
     LARGEST_GAP = "largest_gap"
     COMBINED = "combined"
 
+
+#: Longest list (distinct bins) for the numpy local search; beyond it each of its moves rescans
+#: O(n^2) candidates and OR-Tools' guided local search finds shorter routes in the same time
+#: (measured on the irregular hall of benchmarks/layouts.py at 200 and 400 picks).
+LOCAL_SEARCH_MAX_NODES = 150
 
 _POLICY = {
     Baseline.S_SHAPE: Policy.S_SHAPE,
@@ -247,12 +254,23 @@ def _optimise(
     if k <= tsp.HELD_KARP_MAX_NODES:
         order, _ = tsp.held_karp(matrix, 0, 1)
         return order, RouteStatus.OPTIMAL, None, "held_karp"
-    if start_order is None:
-        start_order = tsp.nearest_neighbour(matrix, 0, 1)
-    order, cost = tsp.improve(matrix, 0, 1, start_order, deadline=deadline, seed=seed)
+    if k > LOCAL_SEARCH_MAX_NODES:
+        solver = "ortools"
+        order, cost = tsp.ortools_route(
+            matrix,
+            0,
+            1,
+            time_limit_s=max(deadline - time.monotonic(), 0.001),
+            initial_order=start_order,
+        )
+    else:
+        solver = "local_search"
+        if start_order is None:
+            start_order = tsp.nearest_neighbour(matrix, 0, 1)
+        order, cost = tsp.improve(matrix, 0, 1, start_order, deadline=deadline, seed=seed)
     bound = tsp.lower_bound(matrix, 0, 1, upper_bound=cost)
     status = RouteStatus.OPTIMAL if bound >= cost else RouteStatus.FEASIBLE
-    return order, status, bound, "local_search"
+    return order, status, bound, solver
 
 
 def _depot_point(oracle: DistanceOracle, loc: int) -> tuple[int, int]:

@@ -188,3 +188,17 @@ def test_errors_name_the_field() -> None:
     with pytest.raises(InvalidInput) as policy:
         solve(graph, PickList(()), baseline=Baseline.S_SHAPE)
     assert policy.value.violations[0].field == "baseline"
+
+
+def test_very_long_list_uses_ortools_and_stays_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lists past the local-search limit go to OR-Tools; the answer is still a valid route."""
+    import routing.route as route_module
+
+    monkeypatch.setattr(route_module, "LOCAL_SEARCH_MAX_NODES", 20)
+    rng = random.Random(11)
+    oracle = DistanceOracle(random_graph_layout(rng, n_bins=40))
+    pick_list = PickList(tuple(rng.sample(oracle.bin_ids, 30)), "d0", "d1")
+    result = solve(oracle, pick_list, time_limit_s=0.2)
+    assert result.solver == "ortools"
+    _check_consistent(oracle, pick_list, result)
+    assert result.distance_mm <= result.baseline_distance_mm
