@@ -26,7 +26,10 @@ tight loop of table look-ups and integer additions.
 With three or more cross aisles two exact prunings keep the state count down: a narrow beam pass
 first finds a feasible route, whose length bounds the exact pass (a state is dropped when its cost
 plus a lower bound on the remaining decisions exceeds it), and a state is dropped when a state with
-the same degree classes and a coarser connectivity partition costs no more (Pansart et al.).
+the same degree classes and a coarser connectivity partition costs no more (Pansart et al.). From
+four cross aisles on that lower bound depends on the state's edge multiplicities at the sweep line:
+it solves a relaxation (columns joined by gap profiles, keeping parity and the need to anchor every
+vertical piece to a cross-aisle edge, dropping connectivity between rows) by a backward DP.
 
 Open paths (start != end) are handled by asking for odd degree at the start and end junctions and
 even degree elsewhere. Depots between aisles (or outside the aisle range) become extra columns with
@@ -222,11 +225,13 @@ _OPTIONS: tuple[tuple[tuple[int, int, bool], ...], ...] = (
 )
 
 _State = int
-# (successor, or -1 for a finished route; decision code = option index * 3 + right multiplicity)
-_Transition = tuple[_State, int]
+# (successor, or -1 for a finished route; decision code = option index * 3 + right multiplicity;
+# index of the successor's multiplicity profile, see :func:`_profile`)
+_Transition = tuple[_State, int, int]
 _Signature = tuple[int, int, int, int, bool, bool, bool]
 
-_TABLES: dict[_Signature, dict[_State, list[_Transition]]] = {}
+# Per junction signature: state -> (transitions to a successor, codes that finish the route).
+_TABLES: dict[_Signature, dict[_State, tuple[list[_Transition], list[int]]]] = {}
 # Per number of cross aisles (the packing depends on it): state -> its strict coarsenings.
 _COARSER: dict[int, dict[_State, tuple[_State, ...]]] = {}
 # Dominance pruning pays for itself only when a step holds more states than this.
@@ -236,8 +241,15 @@ _MAX_CACHED = 1_000_000
 _FRESH_A = 1_000_001
 _FRESH_B = 1_000_002
 _NO_LIMIT = 1 << 62
-# States kept per step by the heuristic pass whose length bounds the exact multi-block pass.
+# States kept per step by the heuristic pass whose length bounds the exact multi-block pass; from
+# five cross aisles on a wider beam pays for itself (a tighter bound prunes the exact pass more).
 _BEAM_WIDTH = 24
+_BEAM_WIDTH_WIDE = 40
+_WIDE_BEAM_MIN_CROSS = 5
+# The column relaxation (:func:`_profile_bounds`) pays for itself from this many cross aisles on;
+# its (left profile, right profile) tables have 9 ** m entries, so it stops at the maximum.
+_PROFILE_BOUND_MIN_CROSS = 4
+_PROFILE_BOUND_MAX_CROSS = 6
 
 
 def _slot_bits(m: int) -> int:
@@ -257,6 +269,15 @@ def _canonical(slots: list[int], bits: int) -> _State:
                 new = relabel[label] = len(relabel) + 1
             packed |= (s % 3 + 3 * new) << (bits * i)
     return packed
+
+
+def _profile(state: _State, count: int, bits: int) -> int:
+    """Base-3 index of the multiplicities (0, 1, 2) of slots ``0 .. count - 1``, slot i digit i."""
+    mask = (1 << bits) - 1
+    index = 0
+    for i in range(count - 1, -1, -1):
+        index = 3 * index + ((state >> (bits * i)) & mask) % 3
+    return index
 
 
 def _unpack(state: _State, m: int) -> list[int]:
@@ -301,7 +322,8 @@ def _transitions(packed: _State, sig: _Signature) -> list[_Transition]:
     """All successor states of ``packed`` at one junction with signature ``sig``.
 
     A successor -1 means the single remaining component closed with nothing left to do: a complete
-    solution.
+    solution. The third entry of each transition is the successor's profile (see :func:`_profile`)
+    on the slots the next step's lower bound looks at.
     """
     m, r, kind, parity, required, last_column, work_left = sig
     bits = _slot_bits(m)
@@ -322,7 +344,9 @@ def _transitions(packed: _State, sig: _Signature) -> list[_Transition]:
                     continue
                 slots[r] = 0
                 slots[m] = d_top + 3 * _FRESH_B if d_top else 0
-                out.append((_canonical(slots, bits), 3 * oi + h_right))
+                out.append(
+                    (ns := _canonical(slots, bits), 3 * oi + h_right, _profile(ns, r + 1, bits))
+                )
                 continue
             node = _FRESH_A
             merged = {l_left if h_left else -1, l_below if d_below else -1}
@@ -338,9 +362,9 @@ def _transitions(packed: _State, sig: _Signature) -> list[_Transition]:
             if not any(s and s // 3 == node for s in slots):
                 if work_left or any(slots):
                     continue
-                out.append((-1, 3 * oi + h_right))
+                out.append((-1, 3 * oi + h_right, 0))
                 continue
-            out.append((_canonical(slots, bits), 3 * oi + h_right))
+            out.append((ns := _canonical(slots, bits), 3 * oi + h_right, _profile(ns, r + 1, bits)))
     return out
 
 
@@ -512,6 +536,160 @@ def _remaining_lower_bounds(inst: _Instance) -> list[int]:
     return bound
 
 
+# Column relaxation for the lower bound. A gap between two columns is described by its profile:
+# the multiplicity (0, 1, 2) of the cross-aisle edge in each row, as a base-3 index (row r digit r).
+# A junction sees its left and right multiplicities only through its class: 0 no horizontal edge,
+# 1 anchored with even horizontal degree, 2 anchored with odd horizontal degree.
+_RELAX_INF = 1 << 50
+_CLASS_OF_DEGREE = (0, 2, 1, 2, 1)
+# Vertical sweep states within one column: (degree arriving from the sub-aisle below, status of
+# the component at the junction: 0 none, 1 anchored to a horizontal edge, 2 not anchored yet).
+_SWEEP_STATES = ((0, 0), (1, 1), (1, 2), (2, 1), (2, 2))
+_SWEEP_INDEX = {state: i for i, state in enumerate(_SWEEP_STATES)}
+# Per number of cross aisles: (profile -> crossing count, (left profile, right profile) -> class).
+_PROFILE_TABLES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+# Per (sub-aisle kind, parity, required): see :func:`_sweep_cells`.
+_SWEEP_CELLS: dict[tuple[int, int, bool], np.ndarray] = {}
+
+
+def _profile_tables(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crossing count per gap profile and junction-class vector per (left, right) profile pair."""
+    tables = _PROFILE_TABLES.get(m)
+    if tables is None:
+        digits = np.zeros((3**m, m), dtype=np.int64)
+        for r in range(m):
+            digits[:, r] = (np.arange(3**m) // 3**r) % 3
+        weights = 3 ** np.arange(m, dtype=np.int64)
+        classes = np.asarray(_CLASS_OF_DEGREE, dtype=np.int64)
+        pair = classes[digits[:, None, :] + digits[None, :, :]]
+        tables = _PROFILE_TABLES[m] = (digits.sum(axis=1), pair @ weights)
+    return tables
+
+
+def _sweep_cells(kind: int, parity: int, required: bool) -> np.ndarray:
+    """Which vertical options move the column sweep between which states, per junction class.
+
+    Entry ``[k, i, j, o]`` is true when option ``o`` of a sub-aisle of ``kind`` takes the sweep
+    from state ``i`` to state ``j`` at a junction of class ``k``, with its degree parity and (if
+    required) a visit; a piece that can no longer reach an anchored junction is infeasible.
+    """
+    key = (kind, parity, required)
+    cells = _SWEEP_CELLS.get(key)
+    if cells is None:
+        options = _OPTIONS[kind]
+        cells = _SWEEP_CELLS[key] = np.zeros((3, 5, 5, len(options)), dtype=bool)
+        for k in range(3):
+            for si, (inc, status) in enumerate(_SWEEP_STATES):
+                for oi, (d_bottom, d_top, connects) in enumerate(options):
+                    degree = inc + d_bottom
+                    if ((k == 2) + degree) & 1 != parity or (required and not k and not degree):
+                        continue
+                    if k:
+                        status_here = 1
+                    elif status == 0 and degree:
+                        status_here = 2
+                    else:
+                        status_here = status
+                    if connects:
+                        nxt = (d_top, status_here)
+                    elif status_here == 2:
+                        continue
+                    else:
+                        nxt = (d_top, 2) if d_top else (0, 0)
+                    cells[k, si, _SWEEP_INDEX[nxt], oi] = True
+    return cells
+
+
+def _column_floor(inst: _Instance, c: int) -> np.ndarray:
+    """Least vertical cost of column ``c`` per junction-class vector (a relaxation of the tour).
+
+    Constraints kept: every pick covered by an option of its sub-aisle, every junction's degree
+    parity, every required junction touched, and every vertical piece joined (through the column)
+    to a junction with a cross-aisle edge. The last holds in any tour that leaves the column; for
+    the all-zero class vector (a tour inside the column) the sum of cheapest options is used.
+    """
+    inf = _RELAX_INF
+    layer = np.array([[0, inf, inf, inf, inf]], dtype=np.int64)
+    for r in range(inst.m):
+        cells = _sweep_cells(inst.kinds[c][r], inst.parity[c][r], inst.required[c][r])
+        costs = np.asarray(inst.option_costs[c][r], dtype=np.int64)
+        step = np.where(cells, costs, inf).min(axis=3)
+        layer = np.minimum((layer[None, :, :, None] + step[:, None, :, :]).min(axis=2), inf)
+        layer = layer.reshape(-1, 5)
+    floor = layer[:, 0].copy()
+    floor[0] = sum(min(inst.option_costs[c][r]) for r in range(inst.m) if inst.kinds[c][r] >= 2)
+    return floor
+
+
+def _profile_bounds(inst: _Instance) -> list[list[int]]:
+    """Lower bound on the cost after each junction step, per profile of the successor state.
+
+    Entry ``idx`` is indexed by the successor's :func:`_profile` over slots ``0 .. r`` (step
+    ``idx`` = column ``c``, row ``r``). Relaxation behind it: the tour is cut into columns and
+    gaps; a gap costs its width times its crossing count, which is even (odd when the gap separates
+    start from end) and positive when work lies on both sides; a column costs at least
+    :func:`_column_floor` of the classes its gap profiles give its junctions. A backward DP over
+    gap profiles solves this relaxation exactly; at a column boundary the successor's slots are the
+    whole left profile, inside a column they fix the right profile's lower rows.
+    """
+    m = inst.m
+    n_cols = len(inst.xs)
+    size = 3**m
+    inf = _RELAX_INF
+    crossings, pair_class = _profile_tables(m)
+    start_c, end_c = inst.start_node[0], inst.end_node[0]
+    needed = [any(inst.required[c]) or any(k >= 2 for k in inst.kinds[c]) for c in range(n_cols)]
+    first = needed.index(True) if any(needed) else n_cols
+    last = n_cols - 1 - needed[::-1].index(True) if any(needed) else -1
+    plain = _remaining_lower_bounds(inst)
+    out: list[list[int]] = [[] for _ in range(n_cols * m)]
+    after: np.ndarray | None = None  # best cost of columns c + 1 .. given the left profile there
+    for c in range(n_cols - 1, -1, -1):
+        if after is None:
+            width = 0
+            rest = np.full(size, inf, dtype=np.int64)
+            rest[0] = 0
+        else:
+            width = inst.xs[c + 1] - inst.xs[c]
+            split = int((start_c <= c) != (end_c <= c))
+            ok = crossings % 2 == split
+            if first <= c < last:
+                ok &= crossings > 0
+            rest = np.where(ok, after, inf)
+        vertical_left = 0
+        suffix = rest
+        for r in range(m - 1, -1, -1):
+            idx = c * m + r
+            bound = rest if r == m - 1 else suffix + vertical_left
+            out[idx] = np.maximum(np.minimum(bound, inf), plain[idx]).tolist()
+            if r:
+                digit = 3**r
+                suffix = np.minimum(
+                    suffix[:digit],
+                    np.minimum(suffix[digit : 2 * digit] + width, suffix[2 * digit :] + 2 * width),
+                )
+            if inst.kinds[c][r] >= 2:
+                vertical_left += min(inst.option_costs[c][r])
+        floor = _column_floor(inst, c)
+        after = np.minimum(
+            (floor[pair_class] + (rest + width * crossings)[None, :]).min(axis=1), inf
+        )
+    return out
+
+
+def _lower_bounds(inst: _Instance) -> list[list[int]]:
+    """Per-step lower bounds indexed by successor profile, as :func:`_profile_bounds` returns.
+
+    With three cross aisles the state space is so small that the column relaxation costs more
+    than it saves, and beyond six its profile tables (9 ** m entries) grow too large, so there the
+    profile-independent :func:`_remaining_lower_bounds` is spread out.
+    """
+    if _PROFILE_BOUND_MIN_CROSS <= inst.m <= _PROFILE_BOUND_MAX_CROSS:
+        return _profile_bounds(inst)
+    plain = _remaining_lower_bounds(inst)
+    return [[plain[idx]] * 3 ** (idx % inst.m + 1) for idx in range(len(plain) - 1)]
+
+
 def _bound_caches() -> None:
     """Clear the transition and dominance caches when they grow past ``_MAX_CACHED`` entries."""
     cached = sum(len(t) for t in _COARSER.values()) + sum(len(t) for t in _TABLES.values())
@@ -535,12 +713,28 @@ def _drop_dominated(states: dict[_State, int], m: int) -> None:
                 break
 
 
+def _beam_select(states: dict[_State, int], m: int, width: int) -> dict[_State, int]:
+    """The ``width`` cheapest states, skipping any with a cheaper kept coarsening (dominated)."""
+    cache = _COARSER.setdefault(m, {})
+    kept: dict[_State, int] = {}
+    for st in sorted(states, key=states.__getitem__):
+        coarser = cache.get(st)
+        if coarser is None:
+            coarser = cache[st] = _coarsenings(st, m)
+        if not any(other in kept for other in coarser):
+            kept[st] = states[st]
+            if len(kept) == width:
+                break
+    return kept
+
+
 def _run_dp(
     inst: _Instance,
     max_states: int,
     *,
     beam: int = 0,
     upper: int = -1,
+    bounds: list[list[int]] | None = None,
     deadline: float | None = None,
 ) -> tuple[int, list[tuple[int, int]]] | None:
     """Run the plug DP; return the optimum and the per-junction decisions.
@@ -557,6 +751,8 @@ def _run_dp(
     upper
         When non-negative, drop states whose cost plus a lower bound on the rest exceeds it; exact
         as long as ``upper`` is the length of some feasible route.
+    bounds
+        :func:`_lower_bounds` of ``inst`` (computed here when ``upper`` needs it and it is None).
     deadline
         :func:`time.monotonic` value after which the run gives up (returns None); checked once
         per column.
@@ -576,8 +772,10 @@ def _run_dp(
         for r in range(m - 1, -1, -1):
             idx = c * m + r
             work[idx] = work[idx + 1] or inst.required[c][r] or inst.kinds[c][r] >= 2
-    bound = _remaining_lower_bounds(inst) if upper >= 0 else []
-
+    if bounds is None and upper >= 0:
+        bounds = _lower_bounds(inst)
+    # Per step: drop a successor whose cost exceeds limit[its profile] (upper minus its bound).
+    no_limit = [_NO_LIMIT] * 3**m
     states: dict[_State, int] = {0: 0}
     back: list[dict[_State, int]] = []
     best = -1
@@ -604,33 +802,37 @@ def _run_dp(
             if table is None:
                 table = _TABLES[sig] = {}
             delta = [cost + hr * h_len for cost in costs_c[r] for hr in (0, 1, 2)]
-            limit = upper - bound[idx] if upper >= 0 else _NO_LIMIT
+            limit = [upper - b for b in bounds[idx]] if bounds and upper >= 0 else no_limit
             new: dict[_State, int] = {}
             bp: dict[_State, int] = {}
+            get = new.get
             for st, cost in states.items():
-                trans = table.get(st)
-                if trans is None:
-                    trans = table[st] = _transitions(st, sig)
-                for ns, code in trans:
+                entry = table.get(st)
+                if entry is None:
+                    moves = _transitions(st, sig)
+                    entry = table[st] = (
+                        [t for t in moves if t[0] >= 0],
+                        [code for ns, code, _ in moves if ns < 0],
+                    )
+                for ns, code, profile in entry[0]:
                     total = cost + delta[code]
-                    if ns < 0:
+                    if total <= limit[profile]:
+                        old = get(ns)
+                        if old is None or total < old:
+                            new[ns] = total
+                            bp[ns] = st << 6 | code
+                if entry[1]:
+                    for code in entry[1]:
+                        total = cost + delta[code]
                         if best < 0 or total < best:
                             best = total
                             best_at = (idx, st, code)
-                        continue
-                    if total > limit:
-                        continue
-                    old = new.get(ns)
-                    if old is None or total < old:
-                        new[ns] = total
-                        bp[ns] = st << 6 | code
-            if len(new) > _DOMINANCE_MIN_STATES:
+            if 0 < beam < len(new):
+                new = _beam_select(new, m, beam)
+            elif len(new) > _DOMINANCE_MIN_STATES:
                 _drop_dominated(new, m)
             if len(new) > max_states:
                 return None
-            if 0 < beam < len(new):
-                kept = sorted(new, key=new.__getitem__)[:beam]
-                new = {st: new[st] for st in kept}
             states = new
             back.append(bp)
     if best_at is None:
@@ -834,9 +1036,11 @@ def shortest_route(
     if inst.m == 2:
         solved = _run_dp(inst, max_states, deadline=deadline)
     else:
-        heuristic = _run_dp(inst, max_states, beam=_BEAM_WIDTH, deadline=deadline)
+        bounds = _lower_bounds(inst)
+        width = _BEAM_WIDTH_WIDE if inst.m >= _WIDE_BEAM_MIN_CROSS else _BEAM_WIDTH
+        heuristic = _run_dp(inst, max_states, beam=width, bounds=bounds, deadline=deadline)
         upper = heuristic[0] if heuristic is not None else -1
-        solved = _run_dp(inst, max_states, upper=upper, deadline=deadline)
+        solved = _run_dp(inst, max_states, upper=upper, bounds=bounds, deadline=deadline)
         if solved is None and heuristic is not None:
             solved, optimal = heuristic, False
     if solved is None:

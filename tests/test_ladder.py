@@ -372,3 +372,101 @@ def test_wide_sparse_instances_match_brute_force() -> None:
         route = shortest_route(ladder, pick_aisle, pick_y, start, end)
         ref = check_route(route, ladder, pick_aisle, pick_y, start, end)
         assert route is not None and route.length_mm == ref.brute_force_mm()
+
+
+def optimal_path_profiles(
+    inst: ladder_module._Instance, decisions: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Replay DP decisions; per step the cost so far after it and the successor's profile."""
+    m = inst.m
+    n_cols = len(inst.xs)
+    work = [False] * (n_cols * m + 1)
+    for idx in range(n_cols * m - 1, -1, -1):
+        c, r = divmod(idx, m)
+        work[idx] = work[idx + 1] or inst.required[c][r] or inst.kinds[c][r] >= 2
+    state, cost = 0, 0
+    out: list[tuple[int, int]] = []
+    for idx, (oi, hr) in enumerate(decisions):
+        c, r = divmod(idx, m)
+        last = c == n_cols - 1
+        sig = (m, r, inst.kinds[c][r], inst.parity[c][r], inst.required[c][r], last, work[idx + 1])
+        cost += inst.option_costs[c][r][oi] + (0 if last else hr * (inst.xs[c + 1] - inst.xs[c]))
+        (state, profile) = next(
+            (ns, p) for ns, code, p in ladder_module._transitions(state, sig) if code == 3 * oi + hr
+        )
+        out.append((cost, profile))
+        if state < 0:
+            break
+    return out
+
+
+def test_profile_bound_never_exceeds_remaining_cost() -> None:
+    """Along the optimal route, cost so far plus the profile bound never exceeds the optimum."""
+    rng = random.Random(4242)
+    checked = 0
+    for _ in range(250):
+        ladder, pick_aisle, pick_y, start, end = random_instance(rng, max_picks=9)
+        if ladder.n_cross_aisles < 3:
+            continue
+        route = shortest_route(ladder, pick_aisle, pick_y, start, end)
+        assert route is not None
+        if route.length_mm == 0:  # answered before the DP runs
+            continue
+        inst, _, _ = ladder_module._build_instance(ladder, pick_aisle, pick_y, start, end)
+        plain = ladder_module._run_dp(inst, 10**9)
+        assert plain is not None
+        optimum, decisions = plain
+        assert optimum == route.length_mm
+        bounds = ladder_module._profile_bounds(inst)
+        for idx, (cost, profile) in enumerate(optimal_path_profiles(inst, decisions)):
+            if idx + 1 < len(decisions):
+                assert cost + bounds[idx][profile] <= optimum
+        checked += 1
+    assert checked > 100
+
+
+def test_exact_pass_with_tight_upper_bound_matches_brute_force() -> None:
+    """With the optimum itself as upper bound, the bounded exact pass still finds the optimum."""
+    rng = random.Random(777)
+    checked = 0
+    for _ in range(300):
+        ladder, pick_aisle, pick_y, start, end = random_instance(rng, max_picks=6)
+        if ladder.n_cross_aisles < 3 or not pick_aisle:
+            continue
+        ref = Reference(ladder, pick_aisle, pick_y, start, end)
+        optimum = ref.brute_force_mm()
+        if optimum == 0:  # answered before the DP runs
+            continue
+        inst, _, _ = ladder_module._build_instance(ladder, pick_aisle, pick_y, start, end)
+        bounds = ladder_module._profile_bounds(inst)
+        solved = ladder_module._run_dp(inst, 10**9, upper=optimum, bounds=bounds)
+        assert solved is not None and solved[0] == optimum
+        checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("n_cross", [4, 5, 6])
+def test_profile_bound_on_larger_multi_block_instances(n_cross: int) -> None:
+    """On larger 4-6 cross-aisle instances the bound stays admissible and the solve stays exact."""
+    rng = random.Random(n_cross)
+    for _ in range(4):
+        n_aisles = rng.randint(4, 7)
+        ladder = Ladder(
+            tuple(range(0, 4_000 * n_aisles, 4_000)), tuple(range(0, 9_000 * n_cross, 9_000))
+        )
+        n = rng.randint(8, 14)
+        pick_aisle = [rng.randrange(n_aisles) for _ in range(n)]
+        pick_y = [rng.randint(0, ladder.cross_y_mm[-1]) for _ in range(n)]
+        start = (rng.randrange(n_cross), rng.randint(-1_000, 4_000 * n_aisles))
+        end = start if rng.random() < 0.5 else (rng.randrange(n_cross), 0)
+        inst, _, _ = ladder_module._build_instance(ladder, pick_aisle, pick_y, start, end)
+        plain = ladder_module._run_dp(inst, 10**9)
+        assert plain is not None
+        optimum, decisions = plain
+        bounds = ladder_module._profile_bounds(inst)
+        for idx, (cost, profile) in enumerate(optimal_path_profiles(inst, decisions)):
+            if idx + 1 < len(decisions):
+                assert cost + bounds[idx][profile] <= optimum
+        route = shortest_route(ladder, pick_aisle, pick_y, start, end)
+        check_route(route, ladder, pick_aisle, pick_y, start, end)
+        assert route is not None and route.length_mm == optimum
