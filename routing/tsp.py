@@ -49,11 +49,9 @@ _TRAJECTORIES: Final = 4
 
 One starts from the given route, the others from randomised nearest-neighbour routes. On 60-bin
 lists in the irregular benchmark hall (one-way aisles) a single trajectory kicked from the best
-route stalled in deep local optima for good. Measured after 800 kicks (30 lists per family, mean
-gap to LKH-3 with 10 runs), one trajectory vs four: hall closed tours 1.39 % vs 0.91 %,
-hall open paths 0.80 % vs 0.66 %, symmetric Henn-Waescher 20x5 0.058 % vs 0.009 %, for about 5 %
-more time per kick. Under very short deadlines (50 ms) the three extra starting descents cost
-about as much as they gain.
+route stalled in deep local optima; several trajectories escape them more often for little more
+time per kick (measured while developing the search, before the 3-opt segment moves were added;
+current figures are in benchmarks/results/routing.md).
 """
 
 _RANDOM_START_CHOICES: Final = 3
@@ -67,6 +65,14 @@ _MIN_STALL: Final = 100
 
 _MAX_SEGMENT: Final = 3
 """Longest segment Or-opt relocates."""
+
+_NEIGHBOURS: Final = 8
+"""Nearest nodes (by outgoing arc) that may follow the first cut of a 3-opt segment move.
+
+Measured on 60-bin lists in the irregular benchmark hall after 400 kicks: 8 neighbours gave a
+mean gap to LKH-3 of 0.18 % (closed tours) and 0.04 % (open paths), 5 neighbours 0.18 % and 0.13 %
+in about 10 % less time.
+"""
 
 _INF: Final = 1 << 61
 """Sentinel for "impossible" in int64 arithmetic; ``_INF + any route cost`` still fits in int64."""
@@ -291,6 +297,8 @@ class _MoveTable:
     blocks: tuple[tuple[int, bool], ...]
     """What each block holds: ``(0, False)`` for 2-opt, ``(L, reversed)`` for Or-opt of length
     L (a single node has no reversed block)."""
+    size: int
+    """Number of moves in all blocks; the 3-opt blocks of :func:`_swap_blocks` follow."""
 
 
 @lru_cache(maxsize=64)
@@ -320,13 +328,16 @@ def _move_table(m: int, narrow: bool) -> _MoveTable:
         for reverse in (False, True) if length > 1 else (False,):
             blocks.append((length, reverse))
             offsets.append(offsets[-1] + mask.size)
-    return _MoveTable(two_opt, tuple(or_opt), tuple(offsets[:-1]), tuple(blocks))
+    return _MoveTable(two_opt, tuple(or_opt), tuple(offsets[:-1]), tuple(blocks), offsets[-1])
 
 
 def _best_moves(
-    mat: SearchArray, paths: npt.NDArray[np.intp]
+    mat: SearchArray, paths: npt.NDArray[np.intp], nbr: npt.NDArray[np.intp] | None = None
 ) -> tuple[SearchArray, npt.NDArray[np.intp]]:
     """Best 2-opt or Or-opt move for each of a batch of paths of equal length.
+
+    With neighbour lists ``nbr`` (see :func:`_neighbours`), the best 3-opt segment move of
+    :func:`_swap_blocks` instead, its index offset by ``_MoveTable.size``.
 
     Every move of every path is priced in one pass of array arithmetic on the path-ordered
     matrices ``mp[b, x, y] = mat[paths[b, x], paths[b, y]]``; batching several paths amortises
@@ -348,6 +359,12 @@ def _best_moves(
     prefix = np.zeros((batch, m), dtype=mat.dtype)
     np.cumsum(mp.diagonal(-1, 1, 2) - fwd, axis=1, out=prefix[:, 1:])
 
+    if nbr is not None:
+        pos = _positions(paths, n)
+        target = pos[np.arange(batch)[:, None, None], nbr[paths[:, : m - 2]]]
+        swaps = np.concatenate(_swap_blocks(mp, fwd, prefix, target), axis=1)
+        best = swaps.argmin(axis=1)
+        return swaps[np.arange(batch), best], best + table.size
     inner_prefix = prefix[:, 1 : m - 1]
     two_opt = (
         mp[:, : m - 2, 1 : m - 1]
@@ -380,9 +397,85 @@ def _best_moves(
     return candidates[np.arange(batch), moves], moves
 
 
-def _apply_move(path: npt.NDArray[np.intp], move: int, table: _MoveTable) -> npt.NDArray[np.intp]:
+def _positions(paths: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.intp]:
+    """``pos[b, v]``: position of inner node ``v`` in ``paths[b]`` (0 for start and end)."""
+    batch, m = paths.shape
+    pos = np.zeros((batch, n), dtype=np.intp)
+    pos[np.arange(batch)[:, None], paths[:, 1 : m - 1]] = np.arange(1, m - 1)
+    return pos
+
+
+def _swap_blocks(
+    mp: SearchArray, fwd: SearchArray, prefix: SearchArray, target: npt.NDArray[np.intp]
+) -> list[SearchArray]:
+    """Deltas of the neighbour-list 3-opt moves that rearrange two consecutive segments.
+
+    Cuts ``x < y < z`` split a path into ``A = [:x]``, ``S1 = [x:y]``, ``S2 = [y:z]`` and
+    ``F = [z:]``. The blocks hold, in this order, ``A S2 S1 F``, ``A S2 S1r F``, ``A S2r S1 F``
+    and ``A S1r S2r F`` (``r``: reversed, priced with ``prefix`` as in :func:`_best_moves`):
+    segment insertion (Or-opt) for segments of any length in both orientations, and the pure
+    3-opt segment exchange, all valid for asymmetric matrices. The first new arc leaves
+    ``a = path[x - 1]`` for one of its neighbours, at position ``target[b, x - 1, r]``, which fixes
+    a second cut ``u`` (``y`` from ``d = path[y]``; ``z`` from ``e = path[z - 1]``; ``y`` from
+    ``c = path[y - 1]``); the third cut ``w`` is free. Each delta is a sum ``P[x, u] + Q[x, w] +
+    R[u, w]`` of pair terms, so one broadcast add over ``(batch, m - 2, K, m)`` prices a block.
+    An illegal cut order carries at most two sentinels, which :func:`_search_matrix` keeps inside
+    the integer type.
+    """
+    batch, m = mp.shape[:2]
+    dtype = mp.dtype
+    inf = _INF32 // 2 if dtype == np.int32 else _INF
+    rows = np.arange(m)
+    after = np.where(rows[None, :] > rows[:, None], 0, inf).astype(dtype)  # 0 iff w > u
+    before = np.ascontiguousarray(after.T)  # 0 iff w < u
+    bidx = np.arange(batch)[:, None, None]
+    xs = np.arange(1, m - 1)[None, :, None]
+    into = np.zeros((batch, m), dtype=dtype)  # into[:, s] = fwd[s - 1], the arc entering s
+    into[:, 1:] = fwd
+    pre = np.zeros((batch, m), dtype=dtype)  # pre[:, s] = prefix[s - 1]
+    pre[:, 1:] = prefix[:, :-1]
+    up = np.zeros_like(mp)  # up[b, u, w] = mp[b, u - 1, w]
+    up[:, 1:] = mp[:, :-1]
+    diag = np.zeros_like(mp)  # diag[b, u, w] = mp[b, u - 1, w - 1]
+    diag[:, 1:, 1:] = mp[:, :-1, :-1]
+    cut_in = into[:, :, None] + into[:, None, :]  # fwd[x - 1] + fwd[u - 1]
+    out = []
+
+    def block(p: SearchArray, q: SearchArray, r: SearchArray, cut: npt.NDArray[np.intp]) -> None:
+        total = r[bidx, cut] + p[bidx, xs, cut][..., None] + q[:, 1 : m - 1, None, :]
+        out.append(total.reshape(batch, -1))
+
+    yt = target + 1  # from c = path[y - 1] or e = path[z - 1]; at most m - 1
+    # A S2 S1 F: a->d [x-1, y], e->b [z-1, x], c->f [y-1, z]
+    p0 = up - cut_in + after
+    block(p0, up.transpose(0, 2, 1) - into[:, None, :], up + after, target)
+    # A S2 S1r F: a->d [x-1, y], e->c [z-1, y-1], b->f [x, z], S1 reversed
+    p1 = p0 + pre[:, None, :] - prefix[:, :, None]
+    block(p1, mp - into[:, None, :], diag.transpose(0, 2, 1) + after, target)
+    # A S2r S1 F: a->e [x-1, z-1], d->b [y, x], c->f [y-1, z], S2 reversed; u = z, w = y
+    p2 = diag - cut_in + pre[:, None, :]
+    r2 = up.transpose(0, 2, 1) - into[:, None, :] - prefix[:, None, :] + before
+    block(p2, mp.transpose(0, 2, 1) + after, r2, yt)
+    # A S1r S2r F: a->c [x-1, y-1], b->e [x, z-1], d->f [y, z], both reversed
+    p3 = diag - cut_in + pre[:, None, :] - prefix[:, :, None] - prefix[:, None, :] + after
+    left = np.zeros_like(mp)  # left[b, x, z] = mp[b, x, z - 1]
+    left[:, :, 1:] = mp[:, :, :-1]
+    block(p3, left - into[:, None, :] + pre[:, None, :], mp + after, yt)
+    return out
+
+
+def _apply_move(
+    path: npt.NDArray[np.intp],
+    move: int,
+    table: _MoveTable,
+    nbr: npt.NDArray[np.intp] | None = None,
+) -> npt.NDArray[np.intp]:
     """Return ``path`` with the move at flat index ``move`` (see :func:`_best_moves`) applied."""
     m = path.shape[0]
+    if move >= table.size:
+        if nbr is None:
+            raise ValueError("a 3-opt segment move needs the neighbour lists it was priced with")
+        return _apply_swap(path, move - table.size, nbr)
     block = bisect.bisect_right(table.offsets, move) - 1
     local = move - table.offsets[block]
     if block == 0:
@@ -399,10 +492,44 @@ def _apply_move(path: npt.NDArray[np.intp], move: int, table: _MoveTable) -> npt
     return np.concatenate((path[:i], path[e + 1 : t + 1], segment, path[t + 1 :]))
 
 
+def _apply_swap(
+    path: npt.NDArray[np.intp], local: int, nbr: npt.NDArray[np.intp]
+) -> npt.NDArray[np.intp]:
+    """Apply the move at index ``local`` of the blocks of :func:`_swap_blocks`."""
+    m = path.shape[0]
+    variant, rest = divmod(local, (m - 2) * nbr.shape[1] * m)
+    x, rest = divmod(rest, nbr.shape[1] * m)
+    rank, w = divmod(rest, m)
+    x += 1
+    u = int(np.flatnonzero(path[1 : m - 1] == nbr[path[x - 1], rank])[0]) + 1
+    if variant <= 1:
+        y, z = u, w
+    elif variant == 2:
+        y, z = w, u + 1
+    else:
+        y, z = u + 1, w
+    first, second = path[x:y], path[y:z]
+    if variant == 1:
+        first = first[::-1]
+    elif variant == 2:
+        second = second[::-1]
+    elif variant == 3:
+        return np.concatenate((path[:x], first[::-1], second[::-1], path[z:]))
+    return np.concatenate((path[:x], second, first, path[z:]))
+
+
 def _descend(
-    mat: SearchArray, paths: list[npt.NDArray[np.intp]], costs: list[int], deadline: float
+    mat: SearchArray,
+    paths: list[npt.NDArray[np.intp]],
+    costs: list[int],
+    deadline: float,
+    nbr: npt.NDArray[np.intp] | None = None,
 ) -> None:
     """Best-improvement local search on every path (in place) until each is locally optimal.
+
+    Each step applies the best 2-opt or Or-opt move; a path with none that improves is offered
+    the best 3-opt segment move of :func:`_swap_blocks` when ``nbr`` is given (these are about
+    three times as costly to price, so they are priced only at 2-opt/Or-opt local optima).
 
     Paths that reach their local optimum drop out of the batch; the others keep moving until
     done or the deadline passes. Costs are updated by the exact integer deltas.
@@ -413,19 +540,45 @@ def _descend(
     table = _move_table(paths[0].shape[0], mat.dtype == np.int32)
     while active and time.monotonic() < deadline:
         deltas, moves = _best_moves(mat, np.stack([paths[b] for b in active]))
-        still = []
+        still, stuck = [], []
         for b, delta, move in zip(active, deltas.tolist(), moves.tolist(), strict=True):
             if delta < 0:
                 paths[b] = _apply_move(paths[b], move, table)
                 costs[b] += delta
                 still.append(b)
+            else:
+                stuck.append(b)
+        if stuck and nbr is not None and paths[0].shape[0] >= 5:
+            deltas, moves = _best_moves(mat, np.stack([paths[b] for b in stuck]), nbr)
+            for b, delta, move in zip(stuck, deltas.tolist(), moves.tolist(), strict=True):
+                if delta < 0:
+                    paths[b] = _apply_move(paths[b], move, table, nbr)
+                    costs[b] += delta
+                    still.append(b)
+            still.sort()
         active = still
+
+
+def _neighbours(mat: IntArray, start: int, end: int) -> npt.NDArray[np.intp] | None:
+    """``nbr[v]``: the :data:`_NEIGHBOURS` inner nodes closest to ``v`` by outgoing arc (ties by
+    index), or ``None`` when the path is too short for the 3-opt moves."""
+    inner = np.array(_inner_nodes(mat.shape[0], start, end), dtype=np.intp)
+    k = min(_NEIGHBOURS, inner.shape[0] - 1)
+    if k < 1 or inner.shape[0] < 3:
+        return None
+    cost = mat[:, inner].copy()
+    cost[inner, np.arange(inner.shape[0])] = _INF
+    nearest = np.argsort(cost, axis=1, kind="stable")[:, :k]
+    return inner[nearest]
 
 
 def _search_matrix(mat: IntArray, m: int) -> SearchArray:
     """The matrix in the narrowest integer type in which every move delta on ``m`` positions is
-    exact: int32 (half the memory traffic of the move arithmetic) when arcs are short enough."""
-    if int(mat.max()) * (m + 8) < 1 << 29:
+    exact: int32 (half the memory traffic of the move arithmetic) when arcs are short enough.
+
+    The bound covers the pair terms of :func:`_swap_blocks`, each a few arcs plus up to three
+    prefix sums, so that their sum plus two half-size sentinels stays below 2**31."""
+    if int(mat.max()) * (6 * m + 16) < 1 << 29:
         return mat.astype(np.int32)
     return mat
 
@@ -440,13 +593,14 @@ def _local_search(
 
 
 def _perturb(path: npt.NDArray[np.intp], rng: np.random.Generator) -> npt.NDArray[np.intp]:
-    """Kick the path out of its local optimum by swapping two adjacent short segments.
+    """Kick the path out of its local optimum by swapping two short segments around a third.
 
-    This is the double bridge of an open path, which 2-opt and Or-opt cannot undo in one move
-    unless a segment is very short; half the time the segment moved back is also reversed, a
-    second reconnection type that helped on warehouse instances. Segments are capped at
-    ``_KICK_SPAN`` nodes so the kick stays local and re-optimises in a few moves. Routes of two
-    inner nodes are simply reversed.
+    ``A B C D E`` becomes ``A D C B E`` (``B`` reversed half the time): four arcs change, so no
+    single move of the local search, whose 3-opt segment moves change three arcs, can undo the
+    kick. The classic double bridge (swapping two adjacent segments) is one of those 3-opt moves
+    and was undone at once. Segments are capped at ``_KICK_SPAN`` nodes so the kick stays local
+    and re-optimises in a few moves. Routes of three inner nodes get the adjacent swap instead,
+    routes of two are simply reversed.
     """
     m = path.shape[0]
     k = m - 2
@@ -455,6 +609,13 @@ def _perturb(path: npt.NDArray[np.intp], rng: np.random.Generator) -> npt.NDArra
             return path
         return np.concatenate((path[:1], path[1 : m - 1][::-1], path[m - 1 :]))
     span = _KICK_SPAN
+    if k >= 4:
+        x = int(rng.integers(1, m - 3))
+        y = int(rng.integers(x + 1, min(x + span, m - 3) + 1))
+        z = int(rng.integers(y + 1, min(y + span, m - 2) + 1))
+        w = int(rng.integers(z + 1, min(z + span, m - 1) + 1))
+        first = path[x:y][::-1] if rng.random() < 0.5 else path[x:y]
+        return np.concatenate((path[:x], path[z:w], path[y:z], first, path[w:]))
     x = int(rng.integers(1, m - 2))
     y = int(rng.integers(x + 1, min(x + span, m - 2) + 1))
     z = int(rng.integers(y + 1, min(y + span, m - 1) + 1))
@@ -505,10 +666,12 @@ def improve(
 
     Local search: best-improvement over all 2-opt moves (segment reversal, priced correctly for
     asymmetric matrices) and all Or-opt moves (relocating a segment of 1-3 nodes, in either
-    orientation), all evaluated in one vectorised numpy pass. :data:`_TRAJECTORIES` independent
+    orientation), all evaluated in one vectorised numpy pass; at their local optima, 3-opt moves
+    that exchange or relocate segments of any length (either reversed or not), restricted by
+    neighbour lists. :data:`_TRAJECTORIES` independent
     trajectories run side by side, one from ``order`` and the others from randomised
     nearest-neighbour routes; each
-    step kicks every trajectory (a double bridge of short segments), descends all of them as one
+    step kicks every trajectory (a four-arc segment exchange), descends all of them as one
     batch, and lets each trajectory keep its kicked route when it is not worse (accepting equal
     routes lets the search drift across plateaus). The best route of all trajectories is
     returned.
@@ -567,7 +730,8 @@ def improve(
         _randomised_nearest_neighbour(mat, start, end, rng) for _ in range(_TRAJECTORIES - 1)
     ]
     current_costs = [_path_cost(mat, p) for p in current]
-    _descend(work, current, current_costs, deadline)
+    nbr = _neighbours(mat, start, end)
+    _descend(work, current, current_costs, deadline, nbr)
     # The first trajectory descends from ``order``, so the best is never worse than the input.
     leader = int(np.argmin(current_costs))
     best_path, best_cost = current[leader], current_costs[leader]
@@ -586,7 +750,7 @@ def improve(
         since_improvement += batch
         paths = [_perturb(current[t], rng) for t in range(batch)]
         costs = [_path_cost(mat, p) for p in paths]
-        _descend(work, paths, costs, deadline)
+        _descend(work, paths, costs, deadline, nbr)
         for t in range(batch):
             if costs[t] <= current_costs[t]:
                 current[t], current_costs[t] = paths[t], costs[t]

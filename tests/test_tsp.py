@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -410,3 +411,119 @@ def test_lower_bound_with_optimal_upper_bound_stays_valid() -> None:
         optimum = tsp.held_karp(mat, 0, end)[1]
         bound = tsp.lower_bound(mat, 0, end, upper_bound=optimum)
         assert 0.9 * optimum <= bound <= optimum
+
+
+def path_arrays(
+    mat: npt.NDArray[Any], path: npt.NDArray[np.intp]
+) -> tuple[
+    npt.NDArray[Any],
+    npt.NDArray[Any],
+    npt.NDArray[Any],
+]:
+    """The path-ordered matrix, forward arcs and reversal prefix of one path, as a batch of 1."""
+    m, n = path.shape[0], mat.shape[0]
+    mp = mat.take(path[None, :, None] * n + path[None, None, :])
+    fwd = mp.diagonal(1, 1, 2)
+    prefix = np.zeros((1, m), dtype=mat.dtype)
+    np.cumsum(mp.diagonal(-1, 1, 2) - fwd, axis=1, out=prefix[:, 1:])
+    return mp, fwd, prefix
+
+
+def swap_candidates(
+    mat: npt.NDArray[Any],
+    path: npt.NDArray[np.intp],
+    nbr: npt.NDArray[np.intp],
+) -> npt.NDArray[Any]:
+    """Every priced 3-opt segment move of one path (flat, as indexed by ``_apply_swap``)."""
+    m = path.shape[0]
+    mp, fwd, prefix = path_arrays(mat, path)
+    pos = tsp._positions(path[None], mat.shape[0])
+    target = pos[np.zeros((1, 1, 1), dtype=np.intp), nbr[path[None, : m - 2]]]
+    deltas: npt.NDArray[Any] = np.concatenate(tsp._swap_blocks(mp, fwd, prefix, target), axis=1)
+    return deltas.reshape(-1)  # a batch of one path
+
+
+@pytest.mark.parametrize("narrow", [True, False])
+def test_swap_move_deltas_match_recomputed_costs(narrow: bool) -> None:
+    """Every legal 3-opt segment move's delta equals the recomputed cost change (asymmetric)."""
+    rng = np.random.default_rng(61)
+    checked = 0
+    for _ in range(60):
+        n = int(rng.integers(5, 13))
+        mat, start, end = random_instance(rng, n, symmetric=False, closed=bool(rng.integers(2)))
+        nbr = tsp._neighbours(mat, start, end)
+        assert nbr is not None
+        inner = [v for v in range(n) if v not in (start, end)]
+        path = np.array([start, *rng.permutation(inner), end], dtype=np.intp)
+        work = mat.astype(np.int32 if narrow else np.int64)
+        table = tsp._move_table(path.shape[0], narrow)
+        deltas = swap_candidates(work, path, nbr)
+        base = tsp.route_cost(mat, start, end, tuple(path[1:-1]))
+        for index in np.flatnonzero(deltas < 1 << 27):
+            moved = tsp._apply_move(path, table.size + int(index), table, nbr)
+            order = tuple(int(v) for v in moved[1:-1])
+            assert moved[0] == start and moved[-1] == end
+            assert tsp.route_cost(mat, start, end, order) - base == deltas[index]
+            checked += 1
+    assert checked > 10_000
+
+
+def test_swap_blocks_with_full_neighbour_lists_find_the_best_segment_move() -> None:
+    """With every node as a neighbour, the swap blocks price every 3-opt segment move."""
+    rng = np.random.default_rng(62)
+    for _ in range(20):
+        n = int(rng.integers(5, 10))
+        mat, start, end = random_instance(rng, n, symmetric=False, closed=bool(rng.integers(2)))
+        inner = [v for v in range(n) if v not in (start, end)]
+        path = np.array([start, *rng.permutation(inner), end], dtype=np.intp)
+        m = path.shape[0]
+        # every inner node other than v; inner rows repeat one entry to keep rows equally long
+        full = np.array(
+            [[w for w in inner if w != v] + [inner[v == inner[0]]] * (v in inner) for v in range(n)]
+        )
+        base = tsp._path_cost(mat, path)
+        best = 0
+        for x, y, z in itertools.combinations(range(1, m), 3):
+            a, s1, s2, f = path[:x], path[x:y], path[y:z], path[z:]
+            for new in (
+                (a, s2, s1, f),
+                (a, s2, s1[::-1], f),
+                (a, s2[::-1], s1, f),
+                (a, s1[::-1], s2[::-1], f),
+            ):
+                best = min(best, tsp._path_cost(mat, np.concatenate(new)) - base)
+        assert min(0, int(swap_candidates(mat, path, full).min())) == best
+
+
+def test_best_moves_deltas_match_recomputed_costs() -> None:
+    """The best 2-opt/Or-opt move and the best 3-opt move of random paths change the cost by
+    their delta."""
+    rng = np.random.default_rng(63)
+    for _ in range(100):
+        n = int(rng.integers(5, 30))
+        mat, start, end = random_instance(rng, n, symmetric=False, closed=bool(rng.integers(2)))
+        nbr = tsp._neighbours(mat, start, end)
+        inner = [v for v in range(n) if v not in (start, end)]
+        paths = np.array([[start, *rng.permutation(inner), end] for _ in range(3)], dtype=np.intp)
+        table = tsp._move_table(paths.shape[1], False)
+        for lists in (None, nbr):
+            deltas, moves = tsp._best_moves(mat, paths, lists)
+            for path, delta, move in zip(paths, deltas.tolist(), moves.tolist(), strict=True):
+                moved = tsp._apply_move(path, move, table, lists)
+                assert sorted(moved[1:-1].tolist()) == inner
+                assert tsp._path_cost(mat, moved) - tsp._path_cost(mat, path) == delta
+
+
+def test_perturb_keeps_endpoints_and_visits() -> None:
+    """A kick returns a permutation of the same inner nodes between the same endpoints."""
+    rng = np.random.default_rng(64)
+    for k in range(0, 30):
+        path = np.array([100, *rng.permutation(k), 101], dtype=np.intp)
+        kicked = tsp._perturb(path, rng)
+        assert kicked[0] == 100 and kicked[-1] == 101
+        assert sorted(kicked[1:-1].tolist()) == list(range(k))
+        if k >= 4:
+            changed = set(zip(path[:-1].tolist(), path[1:].tolist(), strict=True)) - set(
+                zip(kicked[:-1].tolist(), kicked[1:].tolist(), strict=True)
+            )
+            assert len(changed) >= 4
