@@ -122,16 +122,26 @@ def _client(port: int, seconds: float, in_flight: int, batch: int, seed: int) ->
     return done
 
 
-def throughput(port: int, clients: int, in_flight: int, batch: int, seconds: float) -> float:
-    """Routes per second with ``clients`` client processes."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(
+    port: int, server_pid: int, clients: int, in_flight: int, batch: int, seconds: float
+) -> tuple[float, float]:
+    """Routes per second with ``clients`` client processes, and server CPU ms per route."""
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(clients) as pool:
+        cpu_before = cpu_seconds(server_pid)
         started = time.perf_counter()
         counts = pool.starmap(
             _client, [(port, seconds, in_flight, batch, 100 + i) for i in range(clients)]
         )
         elapsed = time.perf_counter() - started
-    return sum(counts) / elapsed
+        cpu = cpu_seconds(server_pid) - cpu_before
+    return sum(counts) / elapsed, 1000 * cpu / max(sum(counts), 1)
 
 
 def latency(port: int, lists: list[list[str]]) -> list[float]:
@@ -190,8 +200,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             remote = latency(port, lists)
             local = in_process(lists)
-            unary = throughput(port, clients=2, in_flight=8, batch=1, seconds=seconds)
-            batched = throughput(port, clients=1, in_flight=2, batch=100, seconds=seconds)
+            unary, unary_cpu = throughput(port, proc.pid, 2, 8, 1, seconds)
+            batched, batched_cpu = throughput(port, proc.pid, 1, 2, 100, seconds)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -217,8 +227,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"| in-process solve of the same lists: median | {med_local:.2f} ms |",
             f"| gRPC over in-process (median ratio) | {med_remote / med_local:.2f}x |",
             f"| throughput, PlanRoute, 2 client processes x 8 in flight | {unary:.0f} routes/s |",
+            f"| server CPU per route, PlanRoute | {unary_cpu:.2f} ms |",
             f"| throughput, PlanRoutes of 100 lists, 1 client x 2 in flight "
             f"| {batched:.0f} routes/s |",
+            f"| server CPU per route, PlanRoutes | {batched_cpu:.2f} ms |",
             "",
         ]
     )

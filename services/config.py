@@ -49,6 +49,10 @@ class Settings:
         Solve time limit when a request gives none.
     deadline_margin_s
         Safety margin kept between the end of a solve and the call's gRPC deadline.
+    layout_refresh_s
+        How long the server trusts its cached copy of a layout before checking the store for a
+        newer version; puts through this server apply at once, puts by another process sharing
+        the store within this time.
     """
 
     listen_address: str = "127.0.0.1:50051"
@@ -63,6 +67,7 @@ class Settings:
     max_concurrent_solves: int = 24
     default_time_limit_s: float = 1.0
     deadline_margin_s: float = 0.05
+    layout_refresh_s: float = 1.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -77,8 +82,8 @@ class Settings:
                 f"max_concurrent_solves must be >= 1 and below threads ({self.threads}), "
                 f"got {self.max_concurrent_solves}"
             )
-        if self.grace_period_s < 0 or self.deadline_margin_s < 0:
-            problems.append("grace_period_s and deadline_margin_s must be >= 0")
+        if self.grace_period_s < 0 or self.deadline_margin_s < 0 or self.layout_refresh_s < 0:
+            problems.append("grace_period_s, deadline_margin_s and layout_refresh_s must be >= 0")
         if not self.default_time_limit_s > 0:
             problems.append(f"default_time_limit_s must be > 0, got {self.default_time_limit_s}")
         if problems:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -71,10 +72,17 @@ def _timestamp(seconds: float) -> Timestamp:
 class LayoutRegistry:
     """Layouts by id, backed by a :class:`LayoutStore`, with a cache of compiled oracles."""
 
-    def __init__(self, store: LayoutStore, cache_size: int = 16) -> None:
+    def __init__(self, store: LayoutStore, cache_size: int = 16, refresh_s: float = 0.0) -> None:
         self.store = store
         self._cache: OrderedDict[Stamp, DistanceOracle] = OrderedDict()
         self._cache_size = cache_size
+        #: How long a layout's stamp, once read from the store, is trusted without asking again.
+        #: Puts and deletes through this registry take effect at once whatever the value; a put
+        #: by another process sharing the store is seen within ``refresh_s``. Every store read
+        #: releases the GIL, and on a busy server each release queues behind the other threads,
+        #: so reading once per request cost more than the solve itself.
+        self.refresh_s = refresh_s
+        self._fresh: dict[str, tuple[float, Stamp]] = {}
         self._lock = threading.Lock()
         self._compile_lock = threading.Lock()
 
@@ -99,6 +107,7 @@ class LayoutRegistry:
         if not self.store.delete(warehouse_id):
             raise NotFound("warehouse", warehouse_id, "warehouse_id")
         with self._lock:
+            self._fresh.pop(warehouse_id, None)
             for key in [k for k in self._cache if k[0] == warehouse_id]:
                 del self._cache[key]
 
@@ -185,14 +194,21 @@ class LayoutRegistry:
             No layout has this id.
         """
         _require_id(warehouse_id)
-        stamp = self.store.stamp(warehouse_id)
-        if stamp is None:
-            raise NotFound("warehouse", warehouse_id, "warehouse_id")
-        key = (warehouse_id, *stamp)
+        now = time.monotonic()
+        fresh = self._fresh.get(warehouse_id)
+        if fresh is not None and now - fresh[0] < self.refresh_s:
+            key = fresh[1]
+        else:
+            stamp = self.store.stamp(warehouse_id)
+            if stamp is None:
+                raise NotFound("warehouse", warehouse_id, "warehouse_id")
+            key = (warehouse_id, *stamp)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
+                if fresh is None or fresh[1] != key or now - fresh[0] >= self.refresh_s:
+                    self._fresh[warehouse_id] = (now, key)
                 return cached
         with self._compile_lock:
             with self._lock:
@@ -208,6 +224,7 @@ class LayoutRegistry:
 
     def _remember(self, key: Stamp, oracle: DistanceOracle) -> None:
         with self._lock:
+            self._fresh[key[0]] = (time.monotonic(), key)
             for stale in [k for k in self._cache if k[0] == key[0] and k != key]:
                 del self._cache[stale]
             self._cache[key] = oracle

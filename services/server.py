@@ -48,7 +48,7 @@ class WarehouseServer:
         self.settings = settings
         self.metrics = ServerMetrics()
         self.store = LayoutStore(settings.db_path)
-        self.registry = LayoutRegistry(self.store)
+        self.registry = LayoutRegistry(self.store, refresh_s=settings.layout_refresh_s)
         self.planner = RoutePlanner(self.registry, workers=settings.workers)
         self.slots = SolveSlots(settings.max_concurrent_solves)
         self.health = health.HealthServicer()

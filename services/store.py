@@ -47,6 +47,7 @@ class LayoutStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -114,11 +115,30 @@ class LayoutStore:
 
         A layout deleted and put again restarts at version 1; the pair still tells it apart.
         """
-        with self._lock:
-            row = self._db.execute(
-                "SELECT version, updated_at FROM layouts WHERE id = ?", (layout_id,)
-            ).fetchone()
+        query = "SELECT version, updated_at FROM layouts WHERE id = ?"
+        reader = self._reader()
+        if reader is None:
+            with self._lock:
+                row = self._db.execute(query, (layout_id,)).fetchone()
+        else:
+            row = reader.execute(query, (layout_id,)).fetchone()
         return None if row is None else (int(row[0]), float(row[1]))
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's own read connection (None for an in-memory database).
+
+        Every solve checks its layout's stamp; on the shared connection those checks queued on
+        one lock, which profiling showed as most of a busy server's time. WAL lets readers on
+        their own connections run side by side.
+        """
+        if str(self.path) == ":memory:":
+            return None
+        reader: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if reader is None:
+            reader = sqlite3.connect(str(self.path), isolation_level=None)
+            reader.execute("PRAGMA busy_timeout=5000")
+            self._local.db = reader
+        return reader
 
     def list(self, *, after: str = "", limit: int = 50) -> list[StoredLayout]:
         """Up to ``limit`` layouts with ids greater than ``after``, ordered by id."""

@@ -176,3 +176,21 @@ def test_store_migrations_run_once(tmp_path: Path) -> None:
     assert stored is not None and (stored.layout, stored.version) == (b"2", 2)
     reopened.close()
     assert LayoutStore(path, (*MIGRATIONS, extra)).schema_version == len(MIGRATIONS) + 1
+
+
+def test_registry_trusts_its_cache_for_refresh_s(tmp_path: Path) -> None:
+    """Puts through a registry apply at once; another process's puts after refresh_s."""
+    path = tmp_path / "shared.db"
+    cached = LayoutRegistry(LayoutStore(path), refresh_s=3600)
+    eager = LayoutRegistry(LayoutStore(path), refresh_s=0)
+    other = LayoutRegistry(LayoutStore(path))
+    cached.put(grid_layout("w", aisles=2))
+    assert cached.oracle("w").n_bins == eager.oracle("w").n_bins
+    small = cached.oracle("w").n_bins
+    other.put(grid_layout("w", aisles=4))
+    assert eager.oracle("w").n_bins > small  # checks the store on every request
+    assert cached.oracle("w").n_bins == small  # within refresh_s: the cached layout
+    cached.put(grid_layout("w", aisles=3))
+    three = eager.oracle("w").n_bins
+    assert small < three
+    assert cached.oracle("w").n_bins == three
