@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from routing import tsp
-from routing.errors import FieldViolation, InvalidInput
-from routing.ladder import shortest_route
+from routing.errors import InvalidInput
+from routing.ladder import Ladder, shortest_route
 from routing.oracle import DistanceOracle, IntArray, Waypoint
 from routing.policies import Policy, policy_route
+from routing.rectangular import RectangularGraph
 
 
 class RouteStatus(enum.Enum):
@@ -239,14 +240,7 @@ def _optimise(
     rect = oracle.rectangular
     start_order: tuple[int, ...] | None = None
     if rect is not None:
-        route = shortest_route(
-            rect.ladder,
-            [rect.bin_aisle[loc] for loc in problem.locs],
-            [rect.bin_y_mm[loc] for loc in problem.locs],
-            _depot_point(oracle, problem.start),
-            _depot_point(oracle, problem.end),
-            deadline=deadline,
-        )
+        route = shortest_route(*_ladder_request(rect, oracle, problem), deadline=deadline)
         if route is not None and route.optimal:
             return tuple(p + 2 for p in route.order), RouteStatus.OPTIMAL, None, "ladder_dp"
         if route is not None:
@@ -273,11 +267,22 @@ def _optimise(
     return order, status, bound, solver
 
 
-def _depot_point(oracle: DistanceOracle, loc: int) -> tuple[int, int]:
-    rect = oracle.rectangular
-    assert rect is not None
-    k = loc - oracle.n_bins
-    return rect.depot_cross[k], rect.depot_x_mm[k]
+def _ladder_request(
+    rect: RectangularGraph, oracle: DistanceOracle, problem: _Problem
+) -> tuple[Ladder, list[int], list[int], tuple[int, int], tuple[int, int]]:
+    """The pick list in the rectangular solvers' terms: ladder, aisles, y, start, end."""
+
+    def depot_point(loc: int) -> tuple[int, int]:
+        k = loc - oracle.n_bins
+        return rect.depot_cross[k], rect.depot_x_mm[k]
+
+    return (
+        rect.ladder,
+        [rect.bin_aisle[loc] for loc in problem.locs],
+        [rect.bin_y_mm[loc] for loc in problem.locs],
+        depot_point(problem.start),
+        depot_point(problem.end),
+    )
 
 
 def _baseline_distance(oracle: DistanceOracle, problem: _Problem, matrix: IntArray) -> int:
@@ -285,17 +290,10 @@ def _baseline_distance(oracle: DistanceOracle, problem: _Problem, matrix: IntArr
     if problem.baseline is Baseline.AS_GIVEN or k == 0:
         return tsp.route_cost(matrix, 0, 1, tuple(range(2, k + 2)))
     rect = oracle.rectangular
-    if rect is None:
-        raise InvalidInput([FieldViolation("baseline", "needs a rectangular layout")])
-    route = policy_route(
-        rect.ladder,
-        [rect.bin_aisle[loc] for loc in problem.locs],
-        [rect.bin_y_mm[loc] for loc in problem.locs],
-        _depot_point(oracle, problem.start),
-        _depot_point(oracle, problem.end),
-        _POLICY[problem.baseline],
-    )
-    return route.length_mm
+    assert rect is not None, "_resolve admits policy baselines on rectangular layouts only"
+    return policy_route(
+        *_ladder_request(rect, oracle, problem), _POLICY[problem.baseline]
+    ).length_mm
 
 
 def _walk(oracle: DistanceOracle, locations: list[int]) -> tuple[Waypoint, ...]:
