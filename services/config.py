@@ -28,7 +28,11 @@ class Settings:
     metrics_address
         Interface the Prometheus endpoint binds.
     db_path
-        SQLite file of the layout store (created with its directory).
+        SQLite file of the store (layouts and inventory; created with its directory), used
+        when ``postgres_dsn`` is empty.
+    postgres_dsn
+        PostgreSQL connection string (``postgresql://user@host/db`` or ``key=value`` form);
+        when set, the store lives there and several replicas can share it.
     layouts_dir
         Directory whose ``*.yaml``/``*.yml``/``*.json`` layout files are loaded at start;
         empty disables loading.
@@ -53,12 +57,20 @@ class Settings:
         How long the server trusts its cached copy of a layout before checking the store for a
         newer version; puts through this server apply at once, puts by another process sharing
         the store within this time.
+    event_retention_s
+        How long applied inventory event ids are kept to recognise a repeat; a snapshot's
+        watermark covers older events of its sources for good.
+    max_reservation_ttl_s
+        Longest time to live a reservation may ask for.
+    maintenance_interval_s
+        How often expired reservations, old event ids and abandoned snapshot loads are removed.
     """
 
     listen_address: str = "127.0.0.1:50051"
     metrics_port: int = 9464
     metrics_address: str = "127.0.0.1"
     db_path: Path = Path("var/warehouse.db")
+    postgres_dsn: str = ""
     layouts_dir: Path | None = Path("deploy/demo")
     max_message_bytes: int = 64 * MIB
     threads: int = 32
@@ -68,6 +80,9 @@ class Settings:
     default_time_limit_s: float = 1.0
     deadline_margin_s: float = 0.05
     layout_refresh_s: float = 1.0
+    event_retention_s: float = 7 * 24 * 3600.0
+    max_reservation_ttl_s: float = 24 * 3600.0
+    maintenance_interval_s: float = 60.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -84,10 +99,21 @@ class Settings:
             )
         if self.grace_period_s < 0 or self.deadline_margin_s < 0 or self.layout_refresh_s < 0:
             problems.append("grace_period_s, deadline_margin_s and layout_refresh_s must be >= 0")
+        if min(self.event_retention_s, self.max_reservation_ttl_s) <= 0:
+            problems.append("event_retention_s and max_reservation_ttl_s must be > 0")
+        if not self.maintenance_interval_s > 0:
+            problems.append(
+                f"maintenance_interval_s must be > 0, got {self.maintenance_interval_s}"
+            )
         if not self.default_time_limit_s > 0:
             problems.append(f"default_time_limit_s must be > 0, got {self.default_time_limit_s}")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def database(self) -> Path | str:
+        """Where the store lives: the PostgreSQL DSN when given, else the SQLite file."""
+        return self.postgres_dsn or self.db_path
 
 
 def _env_name(field_name: str) -> str:

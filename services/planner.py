@@ -19,7 +19,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 
 from routing import route, tsp
 from routing.errors import FieldViolation, InvalidInput, NotFound
@@ -74,7 +73,7 @@ class RoutePlanner:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(str(self.registry.store.path),),
+            initargs=(self.registry.store.db.target,),
         )
 
     def _submit(self, job: RouteJob, deadline: float | None) -> Future[RouteResult | _Failure]:
@@ -265,11 +264,11 @@ class _Failure:
         return InvalidInput(list(self.violations))
 
 
-def _init_worker(db_path: str) -> None:
+def _init_worker(database: str) -> None:
     global _worker_registry
     # Ctrl-C in a terminal reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_registry = LayoutRegistry(LayoutStore(Path(db_path)))
+    _worker_registry = LayoutRegistry(LayoutStore.open(database))
 
 
 def _warm(warehouse_ids: list[str], hold_s: float) -> int:

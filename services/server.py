@@ -47,7 +47,7 @@ class WarehouseServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = ServerMetrics()
-        self.store = LayoutStore(settings.db_path)
+        self.store = LayoutStore.open(settings.database)
         self.registry = LayoutRegistry(self.store, refresh_s=settings.layout_refresh_s)
         self.planner = RoutePlanner(self.registry, workers=settings.workers)
         self.slots = SolveSlots(settings.max_concurrent_solves)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from services.config import Settings
     from services.server import WarehouseServer
+    from tests.postgres import PostgresServer
 
 DEMO_DIR = ROOT / "deploy" / "demo"
 
@@ -101,3 +102,22 @@ def grid_layout(layout_id: str, aisles: int = 8, bins_per_aisle: int = 10) -> la
             )
     graph.depots.add(id="D", junction="f0")
     return layout_pb2.Layout(id=layout_id, display_name="test grid", graph=graph)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run (see :mod:`tests.postgres`)."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh store lives: a SQLite file, then an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()

@@ -10,7 +10,9 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from warehouse.v1 import layout_pb2, layout_pb2_grpc, routing_pb2, routing_pb2_grpc
 
+from services.db import open_database
 from services.layouts import LayoutRegistry
+from services.schema import MIGRATIONS
 from services.store import LayoutStore
 from tests.conftest import StartServer, grid_layout
 
@@ -141,7 +143,7 @@ def test_unchanged_layout_files_keep_their_version(tmp_path: Path) -> None:
     (directory / "one.json").write_text(
         '{"id": "one", "rectangular": {"aisles": 2, "cellsPerFace": [5]}}'
     )
-    registry = LayoutRegistry(LayoutStore(tmp_path / "w.db"))
+    registry = LayoutRegistry(LayoutStore.open(tmp_path / "w.db"))
     assert registry.load_dir(directory) == ["one"]
     assert registry.load_dir(directory) == ["one"]
     assert registry.get("one").version == 1
@@ -155,7 +157,7 @@ def test_unchanged_layout_files_keep_their_version(tmp_path: Path) -> None:
 def test_bad_layout_file_is_reported_with_its_path(tmp_path: Path) -> None:
     """A layout file with a wrong field fails loading with the file name and the field."""
     (tmp_path / "bad.yaml").write_text("id: bad\nrectangular: {aisles: 2, crossAisles: 1}\n")
-    registry = LayoutRegistry(LayoutStore(tmp_path / "w.db"))
+    registry = LayoutRegistry(LayoutStore.open(tmp_path / "w.db"))
     with pytest.raises(ValueError, match=r"bad\.yaml.*layout\.rectangular\.cross_aisles"):
         registry.load_dir(tmp_path)
 
@@ -163,27 +165,28 @@ def test_bad_layout_file_is_reported_with_its_path(tmp_path: Path) -> None:
 def test_store_migrations_run_once(tmp_path: Path) -> None:
     """Reopening a store keeps its rows; a new migration is applied on top exactly once."""
     path = tmp_path / "m.db"
-    store = LayoutStore(path)
+    store = LayoutStore.open(path)
     assert store.put("x", b"1").version == 1
     assert store.put("x", b"2").version == 2
     store.close()
-    extra = "CREATE TABLE inventory (bin_id TEXT PRIMARY KEY, quantity INTEGER NOT NULL)"
-    from services.store import MIGRATIONS
-
-    reopened = LayoutStore(path, (*MIGRATIONS, extra))
-    assert reopened.schema_version == len(MIGRATIONS) + 1
+    extra = ("CREATE TABLE extra (bin_id TEXT PRIMARY KEY, quantity {int} NOT NULL)",)
+    migrations = (*MIGRATIONS, extra)
+    reopened = LayoutStore(open_database(path, migrations))
+    assert reopened.db.schema_version == len(MIGRATIONS) + 1
     stored = reopened.get("x")
     assert stored is not None and (stored.layout, stored.version) == (b"2", 2)
     reopened.close()
-    assert LayoutStore(path, (*MIGRATIONS, extra)).schema_version == len(MIGRATIONS) + 1
+    assert open_database(path, migrations).schema_version == len(MIGRATIONS) + 1
+    with pytest.raises(RuntimeError, match="newer than this code"):
+        open_database(path, MIGRATIONS)
 
 
 def test_registry_trusts_its_cache_for_refresh_s(tmp_path: Path) -> None:
     """Puts through a registry apply at once; another process's puts after refresh_s."""
     path = tmp_path / "shared.db"
-    cached = LayoutRegistry(LayoutStore(path), refresh_s=3600)
-    eager = LayoutRegistry(LayoutStore(path), refresh_s=0)
-    other = LayoutRegistry(LayoutStore(path))
+    cached = LayoutRegistry(LayoutStore.open(path), refresh_s=3600)
+    eager = LayoutRegistry(LayoutStore.open(path), refresh_s=0)
+    other = LayoutRegistry(LayoutStore.open(path))
     cached.put(grid_layout("w", aisles=2))
     assert cached.oracle("w").n_bins == eager.oracle("w").n_bins
     small = cached.oracle("w").n_bins

@@ -24,7 +24,7 @@ GRID_BINS = [f"a{a}-{k}" for a in range(8) for k in range(10)]
 @pytest.fixture
 def registry(tmp_path: Path) -> LayoutRegistry:
     """A registry with the 80-bin grid layout ``grid``."""
-    registry = LayoutRegistry(LayoutStore(tmp_path / "w.db"))
+    registry = LayoutRegistry(LayoutStore.open(tmp_path / "w.db"))
     registry.put(grid_layout("grid"))
     return registry
 

@@ -1,0 +1,1098 @@
+"""Inventory state: stock per site, bin and SKU, fed by snapshots and events, with reservations.
+
+A *site* is a warehouse whose stock is kept per bin (:attr:`Level.BIN`; the bins are those of
+its layout) or a fulfillment center whose stock is kept as a whole (:attr:`Level.FC`; bin
+``""``). The WMS feeds it in two ways:
+
+* **Snapshots** replace a site's whole stock. Rows are loaded in chunks into a new generation
+  beside the current one (bounded memory, any size) and :meth:`SnapshotLoad.commit` switches to
+  it in one short transaction, so a reader sees the old state or the new one, never a mix. A
+  snapshot carries *watermarks*: per event source, the last sequence it includes. Events at or
+  below a watermark are duplicates from then on; events above it that were applied while the
+  snapshot was loading are applied again on top of it, so none is lost.
+* **Events** (receipt, pick, move, adjustment), in batches. Each event is atomic (a move changes
+  both bins or neither) and is decided on its own: applied, a duplicate (its id was applied
+  before, or a snapshot's watermark covers it; nothing changes), or rejected with a reason (it
+  would drive stock negative, names an unknown bin, reuses an id for other content, or is
+  malformed). A batch commits in one transaction: after a crash either every event the batch
+  applied is in, or none is.
+
+Every change a plan could see (stock or reservations) raises the site's *version*, so a plan
+can say which state it used. Reservations hold units for a plan until released, confirmed by
+pick events that name them, or expired; reads report ``reserved`` and ``available`` =
+on hand - reserved. Schema and table roles: :mod:`services.schema`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import time
+from collections import defaultdict
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from routing.errors import FieldViolation, InvalidInput, NotFound
+from services.db import Database, Tx, open_database
+from services.schema import MIGRATIONS
+
+#: Longest event id, source, SKU, bin or reservation id accepted.
+MAX_ID_LENGTH = 200
+#: Largest quantity of one event or row (far beyond any real bin).
+MAX_QUANTITY = 10**12
+#: Rows per transaction while a snapshot loads.
+SNAPSHOT_CHUNK_ROWS = 20_000
+#: How long a snapshot load may sit idle before maintenance discards it.
+ABANDONED_LOAD_S = 3600.0
+
+
+class Level(enum.StrEnum):
+    """Granularity of a site's stock."""
+
+    BIN = "bin"
+    FC = "fc"
+
+
+class EventKind(enum.StrEnum):
+    """What happened to the stock."""
+
+    RECEIPT = "receipt"  # units arrived in a bin (receipt or putaway)
+    PICK = "pick"  # units left a bin (picked or shipped)
+    MOVE = "move"  # units moved from one bin to another of the same site
+    ADJUSTMENT = "adjustment"  # signed correction (cycle count, damage, found)
+
+
+class Outcome(enum.StrEnum):
+    """What became of one event."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class Reason(enum.StrEnum):
+    """Why an event was a duplicate or rejected ("" when applied)."""
+
+    NONE = ""
+    REPEATED = "repeated"  # duplicate: this id was applied before
+    IN_SNAPSHOT = "in_snapshot"  # duplicate: a snapshot's watermark covers it
+    INVALID = "invalid"  # a field is missing or out of range
+    UNKNOWN_BIN = "unknown_bin"
+    INSUFFICIENT_STOCK = "insufficient_stock"
+    ID_REUSED = "id_reused"  # this id was applied before with other content
+
+
+@dataclass(frozen=True)
+class StockEvent:
+    """One change reported by the WMS.
+
+    ``quantity`` is positive for receipts, picks and moves and a non-zero signed delta for
+    adjustments. ``bin`` is empty for fulfillment-center stock. A pick may name the
+    ``reservation_id`` it fulfils, which releases that many reserved units.
+    """
+
+    event_id: str
+    source: str
+    sequence: int
+    kind: EventKind
+    sku: str
+    quantity: int
+    bin: str = ""
+    to_bin: str = ""
+    reservation_id: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of everything but the id, to tell a repeat from a reused id."""
+        text = "\x1f".join(
+            (
+                self.source,
+                str(self.sequence),
+                self.kind,
+                self.sku,
+                str(self.quantity),
+                self.bin,
+                self.to_bin,
+                self.reservation_id,
+            )
+        )
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """The outcome of one event, with a reason and a message naming the field when not applied."""
+
+    event_id: str
+    outcome: Outcome
+    reason: Reason = Reason.NONE
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The outcome of a batch: one result per event, in order, and the site's version after."""
+
+    site: str
+    version: int
+    results: list[EventResult]
+
+    def count(self, outcome: Outcome) -> int:
+        """How many events had ``outcome``."""
+        return sum(r.outcome is outcome for r in self.results)
+
+
+@dataclass(frozen=True)
+class StockLine:
+    """Units of one SKU in one bin (bin ``""`` for fulfillment-center stock)."""
+
+    sku: str
+    bin: str
+    on_hand: int
+    reserved: int = 0
+
+    @property
+    def available(self) -> int:
+        """Units a new plan may take: on hand less what active reservations hold."""
+        return max(0, self.on_hand - self.reserved)
+
+
+@dataclass(frozen=True)
+class SiteStock:
+    """What a read found at one site, and the version it was read at."""
+
+    site: str
+    level: Level
+    version: int
+    lines: list[StockLine]
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """Progress of one event source at a site."""
+
+    source: str
+    max_sequence: int
+    watermark: int
+
+
+@dataclass(frozen=True)
+class SiteState:
+    """A site's version and feed progress."""
+
+    site: str
+    level: Level
+    version: int
+    snapshot_id: str
+    updated_at: float
+    sources: list[SourceState]
+
+
+@dataclass(frozen=True)
+class ReservationLine:
+    """Units of a SKU to hold in a bin."""
+
+    sku: str
+    bin: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Shortage:
+    """A reservation line that cannot be held: fewer units are available than asked."""
+
+    line: int
+    sku: str
+    bin: str
+    requested: int
+    available: int
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    """Outcome of a reservation: all lines held (or held before, for a repeat) or none."""
+
+    site: str
+    reservation_id: str
+    reserved: bool
+    duplicate: bool
+    version: int
+    expires_at: float
+    shortages: list[Shortage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """Outcome of a snapshot: the version it created and events it could not carry over."""
+
+    site: str
+    snapshot_id: str
+    duplicate: bool
+    version: int
+    rows: int
+    conflicts: list[EventResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    """What :meth:`InventoryStore.maintain` removed."""
+
+    reservations_expired: int
+    events_pruned: int
+    loads_discarded: int
+
+
+@dataclass
+class _Site:
+    level: Level
+    generation: int
+    version: int
+    snapshot_id: str
+
+
+def _check_id(value: str, where: str, problems: list[FieldViolation]) -> None:
+    if not value:
+        problems.append(FieldViolation(where, "must not be empty"))
+    elif len(value) > MAX_ID_LENGTH:
+        problems.append(FieldViolation(where, f"longer than {MAX_ID_LENGTH} characters"))
+
+
+def event_problems(event: StockEvent, level: Level, where: str) -> list[FieldViolation]:
+    """Everything malformed about one event, each naming its field under ``where``."""
+    problems: list[FieldViolation] = []
+    _check_id(event.event_id, f"{where}.event_id", problems)
+    _check_id(event.source, f"{where}.source", problems)
+    _check_id(event.sku, f"{where}.sku", problems)
+    if event.sequence < 1:
+        problems.append(FieldViolation(f"{where}.sequence", f"must be >= 1, got {event.sequence}"))
+    q = event.quantity
+    if abs(q) > MAX_QUANTITY:
+        problems.append(FieldViolation(f"{where}.quantity", f"out of range, got {q}"))
+    elif event.kind is EventKind.ADJUSTMENT:
+        if q == 0:
+            problems.append(FieldViolation(f"{where}.quantity", "must not be 0 for an adjustment"))
+    elif q <= 0:
+        problems.append(
+            FieldViolation(f"{where}.quantity", f"must be positive for a {event.kind}, got {q}")
+        )
+    if level is Level.BIN:
+        _check_id(event.bin, f"{where}.bin_id", problems)
+    elif event.bin:
+        problems.append(
+            FieldViolation(
+                f"{where}.bin_id", f"must be empty for FC-level stock, got {event.bin!r}"
+            )
+        )
+    if event.kind is EventKind.MOVE:
+        if level is Level.FC:
+            problems.append(FieldViolation(f"{where}.kind", "a move needs bin-level stock"))
+        elif not event.to_bin:
+            problems.append(FieldViolation(f"{where}.to_bin_id", "must not be empty for a move"))
+        elif event.to_bin == event.bin:
+            problems.append(FieldViolation(f"{where}.to_bin_id", "must differ from bin_id"))
+    elif event.to_bin:
+        problems.append(FieldViolation(f"{where}.to_bin_id", "only a move has a destination"))
+    if event.reservation_id and event.kind is not EventKind.PICK:
+        problems.append(FieldViolation(f"{where}.reservation_id", "only a pick confirms one"))
+    return problems
+
+
+def _rejected(event: StockEvent, reason: Reason, message: str) -> EventResult:
+    return EventResult(event.event_id, Outcome.REJECTED, reason, message)
+
+
+class _Stock:
+    """On-hand units of the SKUs a batch touches, changed in memory and written back at once."""
+
+    def __init__(self, tx: Tx, site: str, generation: int, skus: Iterable[str]) -> None:
+        self.tx, self.site, self.generation = tx, site, generation
+        self.units: dict[tuple[str, str], int] = {}
+        self.changed: set[tuple[str, str]] = set()
+        wanted = sorted(set(skus))
+        for start in range(0, len(wanted), 5000):
+            cond, params = tx.in_list("sku", wanted[start : start + 5000])
+            for sku, bin_, on_hand in tx.execute(
+                f"SELECT sku, bin, on_hand FROM stock WHERE site = ? AND generation = ? AND {cond}",
+                (site, generation, *params),
+            ).fetchall():
+                self.units[(sku, bin_)] = int(on_hand)
+
+    def apply(self, event: StockEvent, bins: Container[str] | None, where: str) -> EventResult:
+        """Apply one well-formed event, or say why it cannot be."""
+        for name, bin_ in (("bin_id", event.bin), ("to_bin_id", event.to_bin)):
+            if bins is not None and bin_ and bin_ not in bins:
+                return _rejected(event, Reason.UNKNOWN_BIN, f"{where}.{name}: unknown bin {bin_!r}")
+        source = (event.sku, event.bin)
+        delta = (
+            -event.quantity if event.kind in (EventKind.PICK, EventKind.MOVE) else event.quantity
+        )
+        have = self.units.get(source, 0)
+        if have + delta < 0:
+            place = f"bin {event.bin!r}" if event.bin else "the site"
+            return _rejected(
+                event,
+                Reason.INSUFFICIENT_STOCK,
+                f"{where}: {place} holds {have} of SKU {event.sku!r}, "
+                f"the {event.kind} takes {-delta}",
+            )
+        self._set(source, have + delta)
+        if event.kind is EventKind.MOVE:
+            target = (event.sku, event.to_bin)
+            self._set(target, self.units.get(target, 0) + event.quantity)
+        return EventResult(event.event_id, Outcome.APPLIED)
+
+    def _set(self, key: tuple[str, str], units: int) -> None:
+        self.units[key] = units
+        self.changed.add(key)
+
+    def write(self) -> None:
+        """Write the changed rows back (a row at zero is deleted)."""
+        keep = [k for k in self.changed if self.units[k] != 0]
+        drop = [k for k in self.changed if self.units[k] == 0]
+        s, g = self.site, self.generation
+        if keep:
+            self.tx.executemany(
+                "INSERT INTO stock (site, generation, sku, bin, on_hand) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (site, generation, sku, bin) DO UPDATE SET on_hand = excluded.on_hand",
+                [(s, g, sku, b, self.units[(sku, b)]) for sku, b in keep],
+            )
+        if drop:
+            self.tx.executemany(
+                "DELETE FROM stock WHERE site = ? AND generation = ? AND sku = ? AND bin = ?",
+                [(s, g, sku, b) for sku, b in drop],
+            )
+        self.changed.clear()
+
+
+class InventoryStore:
+    """Stock, events, snapshots and reservations of every site, in one database."""
+
+    def __init__(self, db: Database, *, event_retention_s: float = 7 * 24 * 3600.0) -> None:
+        self.db = db
+        self.event_retention_s = event_retention_s
+
+    @classmethod
+    def open(cls, target: Path | str, **kwargs: float) -> InventoryStore:
+        """A store on a PostgreSQL DSN or a SQLite path (see :func:`services.db.open_database`)."""
+        return cls(open_database(target, MIGRATIONS), **kwargs)
+
+    # -- sites ------------------------------------------------------------------------------
+
+    def _lock_site(self, tx: Tx, site: str, level: Level, *, create: bool, now: float) -> _Site:
+        """Lock a site's row for this transaction, creating a bin-level site on first use.
+
+        Raises
+        ------
+        NotFound
+            A fulfillment center that no snapshot has created yet.
+        InvalidInput
+            The site exists at the other level.
+        """
+        query = (
+            "SELECT level, generation, version, snapshot_id FROM stock_sites WHERE site = ?"
+            + tx.lock_clause
+        )
+        row = tx.execute(query, (site,)).fetchone()
+        if row is None:
+            if not create:
+                raise NotFound("fulfillment center", site, "site_id")
+            tx.execute(
+                "INSERT INTO stock_sites (site, level, generation, version, snapshot_id, "
+                "updated_at) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (site) DO NOTHING",
+                (site, level.value, self._next_generation(tx), now),
+            )
+            row = tx.execute(query, (site,)).fetchone()
+        found = _Site(Level(row[0]), int(row[1]), int(row[2]), str(row[3]))
+        if found.level is not level:
+            raise InvalidInput.single(
+                "site_id", f"site {site!r} keeps {found.level.value}-level stock, not {level.value}"
+            )
+        return found
+
+    @staticmethod
+    def _next_generation(tx: Tx) -> int:
+        row = tx.execute(
+            "INSERT INTO counters (name, value) VALUES ('generation', 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _bump(tx: Tx, site: str, current: _Site, now: float, **columns: object) -> int:
+        version = current.version + 1
+        sets = "".join(f", {name} = ?" for name in columns)
+        tx.execute(
+            f"UPDATE stock_sites SET version = ?, updated_at = ?{sets} WHERE site = ?",
+            (version, now, *columns.values(), site),
+        )
+        return version
+
+    # -- events -----------------------------------------------------------------------------
+
+    def apply_events(
+        self,
+        site: str,
+        events: Sequence[StockEvent],
+        *,
+        level: Level,
+        bins: Container[str] | None = None,
+        now: float | None = None,
+    ) -> ApplyResult:
+        """Apply a batch of events in order, each on its own, in one transaction.
+
+        ``bins`` are the site's known bins (bin-level sites); an event naming another bin is
+        rejected. A bin-level site is created by its first event, a fulfillment center only by
+        a snapshot.
+        """
+        now = time.time() if now is None else now
+        with self.db.write() as tx:
+            current = self._lock_site(tx, site, level, create=level is Level.BIN, now=now)
+            results: list[EventResult | None] = [None] * len(events)
+            candidates: list[int] = []
+            for i, event in enumerate(events):
+                problems = event_problems(event, level, f"events[{i}]")
+                if problems:
+                    message = "; ".join(f"{p.field}: {p.description}" for p in problems)
+                    results[i] = _rejected(event, Reason.INVALID, message)
+                else:
+                    candidates.append(i)
+            seen = self._known_events(tx, site, [events[i].event_id for i in candidates])
+            marks = self._watermarks(tx, site, {events[i].source for i in candidates})
+            stock = _Stock(tx, site, current.generation, (events[i].sku for i in candidates))
+            applied: list[StockEvent] = []
+            for i in candidates:
+                event = events[i]
+                where = f"events[{i}]"
+                known = seen.get(event.event_id)
+                if known is not None:
+                    if known == event.fingerprint:
+                        results[i] = EventResult(event.event_id, Outcome.DUPLICATE, Reason.REPEATED)
+                    else:
+                        results[i] = _rejected(
+                            event,
+                            Reason.ID_REUSED,
+                            f"{where}.event_id: {event.event_id!r} was applied before with "
+                            "other content",
+                        )
+                    continue
+                if event.sequence <= marks.get(event.source, 0):
+                    results[i] = EventResult(
+                        event.event_id,
+                        Outcome.DUPLICATE,
+                        Reason.IN_SNAPSHOT,
+                        f"sequence {event.sequence} of source {event.source!r} is included in "
+                        f"snapshot {current.snapshot_id!r}",
+                    )
+                    continue
+                result = stock.apply(event, bins, where)
+                results[i] = result
+                if result.outcome is Outcome.APPLIED:
+                    seen[event.event_id] = event.fingerprint
+                    applied.append(event)
+            version = current.version
+            if applied:
+                stock.write()
+                version = self._bump(tx, site, current, now)
+                self._log(tx, site, applied, version, now)
+                self._confirm_reservations(tx, site, applied, now)
+        final = [r for r in results if r is not None]
+        return ApplyResult(site, version, final)
+
+    @staticmethod
+    def _known_events(tx: Tx, site: str, ids: Sequence[str]) -> dict[str, str]:
+        known: dict[str, str] = {}
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), 5000):
+            cond, params = tx.in_list("event_id", unique[start : start + 5000])
+            for event_id, fingerprint in tx.execute(
+                f"SELECT event_id, fingerprint FROM stock_events WHERE site = ? AND {cond}",
+                (site, *params),
+            ).fetchall():
+                known[event_id] = fingerprint
+        return known
+
+    @staticmethod
+    def _watermarks(tx: Tx, site: str, sources: set[str]) -> dict[str, int]:
+        if not sources:
+            return {}
+        cond, params = tx.in_list("source", sorted(sources))
+        rows = tx.execute(
+            f"SELECT source, watermark FROM stock_sources WHERE site = ? AND {cond}",
+            (site, *params),
+        ).fetchall()
+        return {source: int(mark) for source, mark in rows}
+
+    @staticmethod
+    def _log(tx: Tx, site: str, events: Sequence[StockEvent], version: int, now: float) -> None:
+        tx.copy_rows(
+            "stock_events",
+            (
+                "site",
+                "event_id",
+                "source",
+                "sequence",
+                "kind",
+                "sku",
+                "bin",
+                "to_bin",
+                "quantity",
+                "reservation_id",
+                "fingerprint",
+                "version",
+                "recorded_at",
+            ),
+            (
+                (
+                    site,
+                    e.event_id,
+                    e.source,
+                    e.sequence,
+                    e.kind.value,
+                    e.sku,
+                    e.bin,
+                    e.to_bin,
+                    e.quantity,
+                    e.reservation_id,
+                    e.fingerprint,
+                    version,
+                    now,
+                )
+                for e in events
+            ),
+        )
+        top: dict[str, int] = defaultdict(int)
+        for e in events:
+            top[e.source] = max(top[e.source], e.sequence)
+        tx.executemany(
+            "INSERT INTO stock_sources (site, source, max_sequence, watermark) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT (site, source) DO UPDATE SET max_sequence = "
+            "CASE WHEN excluded.max_sequence > stock_sources.max_sequence "
+            "THEN excluded.max_sequence ELSE stock_sources.max_sequence END",
+            [(site, source, seq) for source, seq in sorted(top.items())],
+        )
+
+    @staticmethod
+    def _confirm_reservations(tx: Tx, site: str, events: Sequence[StockEvent], now: float) -> None:
+        """Release the reserved units that picks naming a reservation took."""
+        picks = [e for e in events if e.reservation_id]
+        if not picks:
+            return
+        cond, params = tx.in_list("l.reservation_id", sorted({e.reservation_id for e in picks}))
+        rows = tx.execute(
+            "SELECT l.reservation_id, l.line, l.sku, l.bin, l.quantity FROM reservation_lines l "
+            "JOIN reservations r ON r.site = l.site AND r.reservation_id = l.reservation_id "
+            f"WHERE l.site = ? AND r.expires_at > ? AND {cond} ORDER BY l.line",
+            (site, now, *params),
+        ).fetchall()
+        held: dict[tuple[str, str, str], list[list[int]]] = defaultdict(list)
+        for rid, line, sku, bin_, quantity in rows:
+            held[(rid, sku, bin_)].append([int(line), int(quantity)])
+        changed: dict[tuple[str, int], int] = {}
+        for e in picks:
+            left = e.quantity
+            for entry in held.get((e.reservation_id, e.sku, e.bin), []):
+                take = min(left, entry[1])
+                if take:
+                    entry[1] -= take
+                    left -= take
+                    changed[(e.reservation_id, entry[0])] = entry[1]
+        tx.executemany(
+            "UPDATE reservation_lines SET quantity = ? WHERE site = ? AND reservation_id = ? "
+            "AND line = ?",
+            [(q, site, rid, line) for (rid, line), q in changed.items() if q > 0],
+        )
+        tx.executemany(
+            "DELETE FROM reservation_lines WHERE site = ? AND reservation_id = ? AND line = ?",
+            [(site, rid, line) for (rid, line), q in changed.items() if q == 0],
+        )
+        tx.executemany(
+            "DELETE FROM reservations WHERE site = ? AND reservation_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM reservation_lines l WHERE l.site = reservations.site "
+            "AND l.reservation_id = reservations.reservation_id)",
+            [(site, rid) for rid in sorted({rid for rid, _ in changed})],
+        )
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    def begin_snapshot(
+        self,
+        site: str,
+        snapshot_id: str,
+        *,
+        level: Level,
+        bins: Container[str] | None = None,
+        watermarks: Mapping[str, int] | None = None,
+        now: float | None = None,
+    ) -> SnapshotLoad:
+        """Start replacing a site's stock; add rows to the load, then commit (or abort) it."""
+        problems: list[FieldViolation] = []
+        _check_id(site, "site_id", problems)
+        _check_id(snapshot_id, "snapshot_id", problems)
+        for source, mark in sorted((watermarks or {}).items()):
+            _check_id(source, f"watermarks[{source!r}]", problems)
+            if mark < 0:
+                problems.append(FieldViolation(f"watermarks[{source!r}]", f"negative: {mark}"))
+        if problems:
+            raise InvalidInput(problems)
+        now = time.time() if now is None else now
+        with self.db.write() as tx:
+            generation = self._next_generation(tx)
+            tx.execute(
+                "INSERT INTO stock_uploads (generation, site, touched_at) VALUES (?, ?, ?)",
+                (generation, site, now),
+            )
+        return SnapshotLoad(
+            self, site, snapshot_id, level, bins, dict(watermarks or {}), generation
+        )
+
+    def _snapshot_duplicate(self, tx: Tx, site: str, snapshot_id: str) -> SnapshotResult | None:
+        row = tx.execute(
+            "SELECT version, rows FROM stock_snapshots WHERE site = ? AND snapshot_id = ?",
+            (site, snapshot_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return SnapshotResult(site, snapshot_id, True, int(row[0]), int(row[1]))
+
+    def _commit_snapshot(self, load: SnapshotLoad, now: float) -> SnapshotResult:
+        site = load.site
+        with self.db.write() as tx:
+            tx.execute("DELETE FROM stock_uploads WHERE generation = ?", (load.generation,))
+            duplicate = self._snapshot_duplicate(tx, site, load.snapshot_id)
+            if duplicate is not None:
+                old = load.generation
+            else:
+                current = self._lock_site(tx, site, load.level, create=True, now=now)
+                old = current.generation
+                conflicts = self._carry_over(tx, site, load, now)
+                for source, mark in load.watermarks.items():
+                    tx.execute(
+                        "DELETE FROM stock_events WHERE site = ? AND source = ? AND sequence <= ?",
+                        (site, source, mark),
+                    )
+                    tx.execute(
+                        "INSERT INTO stock_sources (site, source, max_sequence, watermark) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (site, source) DO UPDATE SET "
+                        "watermark = excluded.watermark, max_sequence = CASE WHEN "
+                        "excluded.max_sequence > stock_sources.max_sequence THEN "
+                        "excluded.max_sequence ELSE stock_sources.max_sequence END",
+                        (site, source, mark, mark),
+                    )
+                version = self._bump(
+                    tx,
+                    site,
+                    current,
+                    now,
+                    generation=load.generation,
+                    snapshot_id=load.snapshot_id,
+                )
+                tx.execute(
+                    "INSERT INTO stock_snapshots (site, snapshot_id, version, rows, committed_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (site, load.snapshot_id, version, load.rows, now),
+                )
+        # The replaced generation is invisible from here on; remove it outside the switch.
+        with self.db.write() as tx:
+            tx.execute("DELETE FROM stock WHERE site = ? AND generation = ?", (site, old))
+        if duplicate is not None:
+            return duplicate
+        return SnapshotResult(site, load.snapshot_id, False, version, load.rows, conflicts)
+
+    def _carry_over(self, tx: Tx, site: str, load: SnapshotLoad, now: float) -> list[EventResult]:
+        """Apply again, on the new generation, the logged events above the watermarks.
+
+        An event that no longer applies (the snapshot holds fewer units than it takes) is
+        dropped from the log, so a resend is judged afresh, and reported.
+        """
+        if not load.watermarks:
+            return []
+        cond, params = tx.in_list("source", sorted(load.watermarks))
+        rows = tx.execute(
+            "SELECT event_id, source, sequence, kind, sku, quantity, bin, to_bin, "
+            f"reservation_id FROM stock_events WHERE site = ? AND {cond} "
+            "ORDER BY version, source, sequence",
+            (site, *params),
+        ).fetchall()
+        events = [
+            StockEvent(r[0], r[1], int(r[2]), EventKind(r[3]), r[4], int(r[5]), r[6], r[7], r[8])
+            for r in rows
+            if int(r[2]) > load.watermarks[r[1]]
+        ]
+        if not events:
+            return []
+        stock = _Stock(tx, site, load.generation, (e.sku for e in events))
+        conflicts = []
+        for e in events:
+            result = stock.apply(e, None, f"event {e.event_id!r}")
+            if result.outcome is not Outcome.APPLIED:
+                conflicts.append(result)
+                tx.execute(
+                    "DELETE FROM stock_events WHERE site = ? AND event_id = ?", (site, e.event_id)
+                )
+        stock.write()
+        return conflicts
+
+    def _discard_load(self, generation: int) -> None:
+        with self.db.write() as tx:
+            tx.execute("DELETE FROM stock_uploads WHERE generation = ?", (generation,))
+            tx.execute("DELETE FROM stock WHERE generation = ?", (generation,))
+
+    # -- reservations -----------------------------------------------------------------------
+
+    def reserve(
+        self,
+        site: str,
+        reservation_id: str,
+        lines: Sequence[ReservationLine],
+        *,
+        level: Level,
+        ttl_s: float,
+        now: float | None = None,
+    ) -> ReserveResult:
+        """Hold every line's units for ``ttl_s`` seconds, or none of them.
+
+        A repeat of the same reservation (same id and lines) is a duplicate and changes
+        nothing; the same id with other lines is invalid.
+        """
+        now = time.time() if now is None else now
+        problems: list[FieldViolation] = []
+        _check_id(reservation_id, "reservation_id", problems)
+        if not lines:
+            problems.append(FieldViolation("lines", "must not be empty"))
+        if not (0 < ttl_s < math.inf):
+            problems.append(FieldViolation("ttl", f"must be positive, got {ttl_s} s"))
+        for i, line in enumerate(lines):
+            _check_id(line.sku, f"lines[{i}].sku", problems)
+            if level is Level.BIN:
+                _check_id(line.bin, f"lines[{i}].bin_id", problems)
+            elif line.bin:
+                problems.append(FieldViolation(f"lines[{i}].bin_id", "must be empty at an FC"))
+            if not 0 < line.quantity <= MAX_QUANTITY:
+                problems.append(
+                    FieldViolation(f"lines[{i}].quantity", f"must be positive, got {line.quantity}")
+                )
+        if problems:
+            raise InvalidInput(problems)
+        fingerprint = hashlib.blake2b(
+            repr([(x.sku, x.bin, x.quantity) for x in lines]).encode(), digest_size=12
+        ).hexdigest()
+        with self.db.write() as tx:
+            current = self._lock_site(tx, site, level, create=level is Level.BIN, now=now)
+            row = tx.execute(
+                "SELECT fingerprint, expires_at FROM reservations WHERE site = ? "
+                "AND reservation_id = ? AND expires_at > ?",
+                (site, reservation_id, now),
+            ).fetchone()
+            if row is not None:
+                if row[0] != fingerprint:
+                    raise InvalidInput.single(
+                        "reservation_id",
+                        f"{reservation_id!r} is already held with other lines",
+                    )
+                return ReserveResult(
+                    site, reservation_id, True, True, current.version, float(row[1])
+                )
+            wanted: dict[tuple[str, str], int] = defaultdict(int)
+            for line in lines:
+                wanted[(line.sku, line.bin)] += line.quantity
+            have = {
+                (x.sku, x.bin): x.available
+                for x in self._lines(tx, site, current.generation, now, skus=[k[0] for k in wanted])
+            }
+            shortages = [
+                Shortage(i, x.sku, x.bin, x.quantity, have.get((x.sku, x.bin), 0))
+                for i, x in enumerate(lines)
+                if wanted[(x.sku, x.bin)] > have.get((x.sku, x.bin), 0)
+            ]
+            if shortages:
+                return ReserveResult(
+                    site, reservation_id, False, False, current.version, 0.0, shortages
+                )
+            # An expired reservation of the same id may linger until maintenance.
+            self._drop_reservation(tx, site, reservation_id)
+            expires = now + ttl_s
+            tx.execute(
+                "INSERT INTO reservations (site, reservation_id, fingerprint, created_at, "
+                "expires_at) VALUES (?, ?, ?, ?, ?)",
+                (site, reservation_id, fingerprint, now, expires),
+            )
+            tx.executemany(
+                "INSERT INTO reservation_lines (site, reservation_id, line, sku, bin, quantity) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(site, reservation_id, i, x.sku, x.bin, x.quantity) for i, x in enumerate(lines)],
+            )
+            version = self._bump(tx, site, current, now)
+        return ReserveResult(site, reservation_id, True, False, version, expires)
+
+    def release(self, site: str, reservation_id: str, *, now: float | None = None) -> int | None:
+        """Release a reservation; the site's new version, or None when nothing was held."""
+        now = time.time() if now is None else now
+        with self.db.write() as tx:
+            row = tx.execute(
+                "SELECT level FROM stock_sites WHERE site = ?" + tx.lock_clause, (site,)
+            ).fetchone()
+            if row is None:
+                return None
+            current = self._lock_site(tx, site, Level(row[0]), create=False, now=now)
+            active = tx.execute(
+                "SELECT 1 FROM reservations WHERE site = ? AND reservation_id = ? "
+                "AND expires_at > ?",
+                (site, reservation_id, now),
+            ).fetchone()
+            self._drop_reservation(tx, site, reservation_id)
+            if active is None:
+                return None
+            return self._bump(tx, site, current, now)
+
+    @staticmethod
+    def _drop_reservation(tx: Tx, site: str, reservation_id: str) -> None:
+        for table in ("reservation_lines", "reservations"):
+            tx.execute(
+                f"DELETE FROM {table} WHERE site = ? AND reservation_id = ?", (site, reservation_id)
+            )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def stock(
+        self,
+        site: str,
+        *,
+        skus: Sequence[str] = (),
+        bins: Sequence[str] = (),
+        now: float | None = None,
+    ) -> SiteStock | None:
+        """Stock of a site by SKU or by bin (or both: the lines matching both), or None.
+
+        Everything comes from one consistent state, the one ``version`` names.
+        """
+        now = time.time() if now is None else now
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT level, generation, version FROM stock_sites WHERE site = ?", (site,)
+            ).fetchone()
+            if row is None:
+                return None
+            lines = self._lines(tx, site, int(row[1]), now, skus=skus, bins=bins)
+        return SiteStock(site, Level(row[0]), int(row[2]), lines)
+
+    def stock_at_fcs(
+        self, skus: Sequence[str], *, sites: Sequence[str] = (), now: float | None = None
+    ) -> list[SiteStock]:
+        """Stock of ``skus`` at every fulfillment center holding them (or at ``sites``)."""
+        now = time.time() if now is None else now
+        with self.db.read() as tx:
+            query = "SELECT site, generation, version FROM stock_sites WHERE level = 'fc'"
+            params: list[object] = []
+            if sites:
+                cond, params = tx.in_list("site", sorted(set(sites)))
+                query += f" AND {cond}"
+            found = tx.execute(query + " ORDER BY site", params).fetchall()
+            out = []
+            for site, generation, version in found:
+                lines = self._lines(tx, site, int(generation), now, skus=skus)
+                if lines or sites:
+                    out.append(SiteStock(site, Level.FC, int(version), lines))
+        return out
+
+    @staticmethod
+    def _lines(
+        tx: Tx,
+        site: str,
+        generation: int,
+        now: float,
+        *,
+        skus: Sequence[str] = (),
+        bins: Sequence[str] = (),
+    ) -> list[StockLine]:
+        conds, params = ["site = ?", "generation = ?"], [site, generation]
+        reserved_conds, reserved_params = ["l.site = ?", "r.expires_at > ?"], [site, now]
+        for column, values in (("sku", skus), ("bin", bins)):
+            if values:
+                cond, extra = tx.in_list(column, sorted(set(values)))
+                conds.append(cond)
+                params += extra
+                cond, extra = tx.in_list(f"l.{column}", sorted(set(values)))
+                reserved_conds.append(cond)
+                reserved_params += extra
+        rows = tx.execute(
+            f"SELECT sku, bin, on_hand FROM stock WHERE {' AND '.join(conds)} ORDER BY sku, bin",
+            params,
+        ).fetchall()
+        held = {
+            (sku, bin_): int(total)
+            for sku, bin_, total in tx.execute(
+                "SELECT l.sku, l.bin, SUM(l.quantity) FROM reservation_lines l JOIN reservations r "
+                "ON r.site = l.site AND r.reservation_id = l.reservation_id "
+                f"WHERE {' AND '.join(reserved_conds)} GROUP BY l.sku, l.bin",
+                reserved_params,
+            ).fetchall()
+        }
+        return [StockLine(sku, b, int(q), held.get((sku, b), 0)) for sku, b, q in rows]
+
+    def state(self, site: str) -> SiteState | None:
+        """A site's version and the progress of every event source, or None."""
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT level, version, snapshot_id, updated_at FROM stock_sites WHERE site = ?",
+                (site,),
+            ).fetchone()
+            if row is None:
+                return None
+            sources = tx.execute(
+                "SELECT source, max_sequence, watermark FROM stock_sources WHERE site = ? "
+                "ORDER BY source",
+                (site,),
+            ).fetchall()
+        return SiteState(
+            site,
+            Level(row[0]),
+            int(row[1]),
+            str(row[2]),
+            float(row[3]),
+            [SourceState(s, int(m), int(w)) for s, m, w in sources],
+        )
+
+    # -- upkeep -----------------------------------------------------------------------------
+
+    def maintain(self, now: float | None = None) -> MaintenanceResult:
+        """Remove expired reservations, event ids past retention and abandoned loads."""
+        now = time.time() if now is None else now
+        with self.db.write() as tx:
+            expired = [
+                (site, rid)
+                for site, rid in tx.execute(
+                    "SELECT site, reservation_id FROM reservations WHERE expires_at <= ?", (now,)
+                ).fetchall()
+            ]
+            for site, rid in expired:
+                self._drop_reservation(tx, site, rid)
+            pruned = tx.execute(
+                "DELETE FROM stock_events WHERE recorded_at < ?", (now - self.event_retention_s,)
+            ).rowcount
+            stale = [
+                int(g)
+                for (g,) in tx.execute(
+                    "SELECT generation FROM stock_uploads WHERE touched_at < ?",
+                    (now - ABANDONED_LOAD_S,),
+                ).fetchall()
+            ]
+        for generation in stale:
+            self._discard_load(generation)
+        return MaintenanceResult(len(expired), max(pruned, 0), len(stale))
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+
+class SnapshotLoad:
+    """A snapshot being loaded: rows go into a generation no reader sees until :meth:`commit`.
+
+    Rows for the same SKU and bin add up (a WMS may report one row per lot or pallet).
+    """
+
+    def __init__(
+        self,
+        store: InventoryStore,
+        site: str,
+        snapshot_id: str,
+        level: Level,
+        bins: Container[str] | None,
+        watermarks: dict[str, int],
+        generation: int,
+    ) -> None:
+        self.store, self.site, self.snapshot_id, self.level = store, site, snapshot_id, level
+        self.bins, self.watermarks, self.generation = bins, watermarks, generation
+        self.rows = 0
+        self._done = False
+
+    def add(self, rows: Iterable[tuple[str, str, int]], *, now: float | None = None) -> None:
+        """Load ``(bin, sku, quantity)`` rows (bin ``""`` at an FC) in bounded-size chunks.
+
+        Raises
+        ------
+        InvalidInput
+            A row with an unknown bin, an empty SKU or a negative quantity, named by its index
+            in the whole snapshot; the load is then aborted and nothing changes.
+        """
+        chunk: list[tuple[str, int, str, str, int]] = []
+        try:
+            for bin_, sku, quantity in rows:
+                self._check(self.rows + len(chunk), bin_, sku, quantity)
+                if quantity:
+                    chunk.append((self.site, self.generation, sku, bin_, quantity))
+                else:
+                    self.rows += 1
+                if len(chunk) >= SNAPSHOT_CHUNK_ROWS:
+                    self._write(chunk, now)
+                    chunk = []
+            self._write(chunk, now)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _check(self, index: int, bin_: str, sku: str, quantity: int) -> None:
+        where = f"rows[{index}]"
+        if not sku or len(sku) > MAX_ID_LENGTH:
+            raise InvalidInput.single(f"{where}.sku", f"must be 1-{MAX_ID_LENGTH} characters")
+        if not 0 <= quantity <= MAX_QUANTITY:
+            raise InvalidInput.single(f"{where}.quantity", f"must be >= 0, got {quantity}")
+        if self.level is Level.FC:
+            if bin_:
+                raise InvalidInput.single(f"{where}.bin_id", f"must be empty at an FC: {bin_!r}")
+        elif self.bins is not None and bin_ not in self.bins:
+            raise NotFound("bin", bin_, f"{where}.bin_id")
+
+    def _write(self, chunk: list[tuple[str, int, str, str, int]], now: float | None) -> None:
+        if self._done:
+            raise RuntimeError("snapshot load already committed or aborted")
+        if not chunk:
+            return
+        now = time.time() if now is None else now
+        with self.store.db.write() as tx:
+            if tx.dialect == "postgresql":
+                tx.execute(
+                    "CREATE TEMP TABLE snapshot_rows (site TEXT, generation BIGINT, sku TEXT, "
+                    "bin TEXT, on_hand BIGINT) ON COMMIT DROP"
+                )
+                tx.copy_rows(
+                    "snapshot_rows", ("site", "generation", "sku", "bin", "on_hand"), chunk
+                )
+                tx.execute(
+                    "INSERT INTO stock (site, generation, sku, bin, on_hand) "
+                    "SELECT site, generation, sku, bin, SUM(on_hand) FROM snapshot_rows "
+                    "GROUP BY site, generation, sku, bin "
+                    "ON CONFLICT (site, generation, sku, bin) "
+                    "DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand"
+                )
+            else:
+                tx.executemany(
+                    "INSERT INTO stock (site, generation, sku, bin, on_hand) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (site, generation, sku, bin) "
+                    "DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand",
+                    chunk,
+                )
+            tx.execute(
+                "UPDATE stock_uploads SET touched_at = ? WHERE generation = ?",
+                (now, self.generation),
+            )
+        self.rows += len(chunk)
+
+    def commit(self, *, now: float | None = None) -> SnapshotResult:
+        """Make the loaded rows the site's stock, atomically; see :class:`InventoryStore`."""
+        if self._done:
+            raise RuntimeError("snapshot load already committed or aborted")
+        self._done = True
+        try:
+            return self.store._commit_snapshot(self, time.time() if now is None else now)
+        except BaseException:
+            self.store._discard_load(self.generation)
+            raise
+
+    def abort(self) -> None:
+        """Discard the loaded rows; the site's stock stays as it was."""
+        if not self._done:
+            self._done = True
+            self.store._discard_load(self.generation)
