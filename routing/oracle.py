@@ -12,7 +12,7 @@ Distances are integer millimetres; the API speaks metres.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,6 +157,11 @@ class DistanceOracle:
     def n_locations(self) -> int:
         """Bins plus depots."""
         return len(self._loc_seg)
+
+    @property
+    def bin_index(self) -> Mapping[str, int]:
+        """Location index of every bin by id (also answers "is this a bin here?" quickly)."""
+        return self._bin_index
 
     def bin_location(self, bin_id: str, field: str = "bin_ids") -> int:
         """Location index of a bin; :class:`NotFound` names ``field`` when it is unknown."""

@@ -438,21 +438,24 @@ class InventoryStore:
         *,
         level: Level,
         bins: Container[str] | None = None,
+        names: Sequence[str] | None = None,
         now: float | None = None,
     ) -> ApplyResult:
         """Apply a batch of events in order, each on its own, in one transaction.
 
         ``bins`` are the site's known bins (bin-level sites); an event naming another bin is
         rejected. A bin-level site is created by its first event, a fulfillment center only by
-        a snapshot.
+        a snapshot. Messages name an event by ``names[i]`` (default ``events[i]``).
         """
+        if names is None:
+            names = [f"events[{i}]" for i in range(len(events))]
         now = time.time() if now is None else now
         with self.db.write() as tx:
             current = self._lock_site(tx, site, level, create=level is Level.BIN, now=now)
             results: list[EventResult | None] = [None] * len(events)
             candidates: list[int] = []
             for i, event in enumerate(events):
-                problems = event_problems(event, level, f"events[{i}]")
+                problems = event_problems(event, level, names[i])
                 if problems:
                     message = "; ".join(f"{p.field}: {p.description}" for p in problems)
                     results[i] = _rejected(event, Reason.INVALID, message)
@@ -463,8 +466,7 @@ class InventoryStore:
             stock = _Stock(tx, site, current.generation, (events[i].sku for i in candidates))
             applied: list[StockEvent] = []
             for i in candidates:
-                event = events[i]
-                where = f"events[{i}]"
+                event, where = events[i], names[i]
                 known = seen.get(event.event_id)
                 if known is not None:
                     if known == event.fingerprint:

@@ -112,6 +112,12 @@ class ServerMetrics:
             buckets=SAVING_BUCKETS,
             registry=r,
         )
+        self.inventory_events = Counter(
+            "warehouse_inventory_events_total",
+            "Inventory events received, by outcome (applied, duplicate, rejected) and reason.",
+            ("outcome", "reason"),
+            registry=r,
+        )
         self._http: WSGIServer | None = None
         self._thread: Thread | None = None
 

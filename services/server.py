@@ -1,4 +1,4 @@
-"""One process serving every service: LayoutService, RoutingService, health and reflection.
+"""One process serving every service: Layout, Routing and Inventory, health and reflection.
 
 Run it with ``python -m services.server`` (or ``warehouse-server``); ``--help`` lists the
 settings, each also readable from a ``WAREHOUSE_*`` environment variable.
@@ -17,16 +17,27 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from warehouse.v1 import layout_pb2, layout_pb2_grpc, routing_pb2, routing_pb2_grpc
+from warehouse.v1 import (
+    inventory_pb2,
+    inventory_pb2_grpc,
+    layout_pb2,
+    layout_pb2_grpc,
+    routing_pb2,
+    routing_pb2_grpc,
+)
 
 from services import config
 from services.config import Settings
+from services.db import open_database
 from services.interceptors import ErrorInterceptor
+from services.inventory import InventoryStore
+from services.inventory_service import InventoryService
 from services.layout_service import LayoutService
 from services.layouts import LayoutRegistry
 from services.metrics import MetricsInterceptor, ServerMetrics
 from services.planner import RoutePlanner
 from services.routing_service import RoutingService, SolveSlots
+from services.schema import MIGRATIONS
 from services.store import LayoutStore
 
 log = logging.getLogger("services.server")
@@ -34,6 +45,7 @@ log = logging.getLogger("services.server")
 SERVICE_NAMES = (
     layout_pb2.DESCRIPTOR.services_by_name["LayoutService"].full_name,
     routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
+    inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
 )
 
 
@@ -47,7 +59,9 @@ class WarehouseServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = ServerMetrics()
-        self.store = LayoutStore.open(settings.database)
+        self.db = open_database(settings.database, MIGRATIONS)
+        self.store = LayoutStore(self.db)
+        self.inventory = InventoryStore(self.db, event_retention_s=settings.event_retention_s)
         self.registry = LayoutRegistry(self.store, refresh_s=settings.layout_refresh_s)
         self.planner = RoutePlanner(self.registry, workers=settings.workers)
         self.slots = SolveSlots(settings.max_concurrent_solves)
@@ -56,6 +70,9 @@ class WarehouseServer:
         self.metrics_port = 0
         self.loaded_layouts: list[str] = []
         self._stopped = threading.Event()
+        self._maintenance = threading.Thread(
+            target=self._maintain, name="inventory-maintenance", daemon=True
+        )
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -95,6 +112,15 @@ class WarehouseServer:
             ),
             self._server,
         )
+        inventory_pb2_grpc.add_InventoryServiceServicer_to_server(
+            InventoryService(
+                self.inventory,
+                self.registry,
+                self.metrics,
+                max_reservation_ttl_s=s.max_reservation_ttl_s,
+            ),
+            self._server,
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
@@ -104,7 +130,19 @@ class WarehouseServer:
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server.start()
+        self._maintenance.start()
         return self.port
+
+    def _maintain(self) -> None:
+        """Remove expired reservations, old event ids and abandoned snapshot loads, periodically."""
+        while not self._stopped.wait(self.settings.maintenance_interval_s):
+            try:
+                done = self.inventory.maintain()
+            except Exception:  # a failed round is retried at the next interval
+                log.exception("inventory maintenance failed")
+                continue
+            if done.reservations_expired or done.events_pruned or done.loads_discarded:
+                log.info("inventory maintenance: %s", done)
 
     @property
     def address(self) -> str:
@@ -124,7 +162,9 @@ class WarehouseServer:
         self._server.stop(grace).wait()
         self.planner.close()
         self.metrics.close()
-        self.store.close()
+        if self._maintenance.is_alive():
+            self._maintenance.join()
+        self.db.close()
 
     def wait(self) -> None:
         """Block until the server stops."""
