@@ -143,7 +143,7 @@ def test_rejections_name_the_event_and_the_valid_ones_apply(store: InventoryStor
 def test_repeats_are_duplicates_and_reused_ids_are_rejected(store: InventoryStore) -> None:
     """The same event twice (in one batch or across batches) applies once."""
     first = [ev(1, R, "A", 5), ev(2, P, "A", 2)]
-    assert apply(store, first + [first[0]]) == [Outcome.APPLIED] * 2 + [Outcome.DUPLICATE]
+    assert apply(store, [*first, first[0]]) == [Outcome.APPLIED] * 2 + [Outcome.DUPLICATE]
     again = store.apply_events("W", first, level=Level.BIN, bins=BINS)
     assert [r.reason for r in again.results] == [Reason.REPEATED] * 2
     reused = StockEvent("e1", "wms", 1, R, "A", 50, "B0")
