@@ -56,7 +56,9 @@ def _events(rng: random.Random, count: int, prefix: str) -> list[StockEvent]:
     return out
 
 
-def _write(target: str, batches: list[list[StockEvent]], results: multiprocessing.Queue) -> None:
+def _write(
+    target: str, batches: list[list[StockEvent]], results: multiprocessing.Queue[list[str]]
+) -> None:
     store = InventoryStore.open(target)
     applied: list[str] = []
     for batch in batches:
@@ -78,7 +80,7 @@ def test_concurrent_writers_with_overlapping_repeats_match_a_serial_replay(datab
         mine += rng.sample(mine, 150)  # and some twice to the same writer
         rng.shuffle(mine)
         plans.append([mine[i : i + rng.randint(50, 250)] for i in range(0, len(mine), 150)])
-    results: multiprocessing.Queue = SPAWN.Queue()
+    results: multiprocessing.Queue[list[str]] = SPAWN.Queue()
     writers = [SPAWN.Process(target=_write, args=(database, p, results)) for p in plans]
     for w in writers:
         w.start()
@@ -96,7 +98,9 @@ def test_concurrent_writers_with_overlapping_repeats_match_a_serial_replay(datab
     assert stock_of(store, "W", SKUS) == model.stock()
 
 
-def _write_until_killed(target: str, batches: list[list[StockEvent]], done: Synchronized) -> None:
+def _write_until_killed(
+    target: str, batches: list[list[StockEvent]], done: Synchronized[int]
+) -> None:
     store = InventoryStore.open(target)
     for batch in batches:
         store.apply_events("W", batch, level=Level.BIN, bins=BINS)
