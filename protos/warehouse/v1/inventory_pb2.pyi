@@ -52,6 +52,7 @@ class _StockEventKind:
 class _StockEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StockEventKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     STOCK_EVENT_KIND_UNSPECIFIED: _StockEventKind.ValueType  # 0
+    """Not given: the event is rejected as invalid."""
     STOCK_EVENT_KIND_RECEIPT: _StockEventKind.ValueType  # 1
     """Units arrived in a bin (receipt or putaway); quantity > 0."""
     STOCK_EVENT_KIND_PICK: _StockEventKind.ValueType  # 2
@@ -65,6 +66,7 @@ class StockEventKind(_StockEventKind, metaclass=_StockEventKindEnumTypeWrapper):
     """What happened to the stock."""
 
 STOCK_EVENT_KIND_UNSPECIFIED: StockEventKind.ValueType  # 0
+"""Not given: the event is rejected as invalid."""
 STOCK_EVENT_KIND_RECEIPT: StockEventKind.ValueType  # 1
 """Units arrived in a bin (receipt or putaway); quantity > 0."""
 STOCK_EVENT_KIND_PICK: StockEventKind.ValueType  # 2
@@ -82,16 +84,21 @@ class _EventOutcome:
 class _EventOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventOutcome.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     EVENT_OUTCOME_UNSPECIFIED: _EventOutcome.ValueType  # 0
+    """Not set (never returned)."""
     EVENT_OUTCOME_APPLIED: _EventOutcome.ValueType  # 1
+    """The event changed the stock."""
     EVENT_OUTCOME_DUPLICATE: _EventOutcome.ValueType  # 2
     """Applied before (or included in a snapshot); nothing changed."""
     EVENT_OUTCOME_REJECTED: _EventOutcome.ValueType  # 3
     """Not applied; see reason and message."""
 
-class EventOutcome(_EventOutcome, metaclass=_EventOutcomeEnumTypeWrapper): ...
+class EventOutcome(_EventOutcome, metaclass=_EventOutcomeEnumTypeWrapper):
+    """What became of one event."""
 
 EVENT_OUTCOME_UNSPECIFIED: EventOutcome.ValueType  # 0
+"""Not set (never returned)."""
 EVENT_OUTCOME_APPLIED: EventOutcome.ValueType  # 1
+"""The event changed the stock."""
 EVENT_OUTCOME_DUPLICATE: EventOutcome.ValueType  # 2
 """Applied before (or included in a snapshot); nothing changed."""
 EVENT_OUTCOME_REJECTED: EventOutcome.ValueType  # 3
@@ -105,6 +112,7 @@ class _EventReason:
 class _EventReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventReason.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     EVENT_REASON_UNSPECIFIED: _EventReason.ValueType  # 0
+    """None: the event applied."""
     EVENT_REASON_REPEATED: _EventReason.ValueType  # 1
     """Duplicate: the id was applied before."""
     EVENT_REASON_IN_SNAPSHOT: _EventReason.ValueType  # 2
@@ -118,9 +126,11 @@ class _EventReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventReas
     EVENT_REASON_ID_REUSED: _EventReason.ValueType  # 6
     """The id was applied before with different content."""
 
-class EventReason(_EventReason, metaclass=_EventReasonEnumTypeWrapper): ...
+class EventReason(_EventReason, metaclass=_EventReasonEnumTypeWrapper):
+    """Why an event was a duplicate or rejected."""
 
 EVENT_REASON_UNSPECIFIED: EventReason.ValueType  # 0
+"""None: the event applied."""
 EVENT_REASON_REPEATED: EventReason.ValueType  # 1
 """Duplicate: the id was applied before."""
 EVENT_REASON_IN_SNAPSHOT: EventReason.ValueType  # 2
@@ -229,6 +239,8 @@ Global___SnapshotRow: _TypeAlias = SnapshotRow  # noqa: Y015
 
 @_typing.final
 class ReplaceStockRequest(_message.Message):
+    """One message of a ReplaceStock stream."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     HEADER_FIELD_NUMBER: _builtins.int
@@ -257,6 +269,8 @@ Global___ReplaceStockRequest: _TypeAlias = ReplaceStockRequest  # noqa: Y015
 
 @_typing.final
 class ReplaceStockResponse(_message.Message):
+    """The outcome of a snapshot."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
@@ -266,7 +280,9 @@ class ReplaceStockResponse(_message.Message):
     ROWS_FIELD_NUMBER: _builtins.int
     CONFLICTS_FIELD_NUMBER: _builtins.int
     site_id: _builtins.str
+    """The site the snapshot replaced."""
     snapshot_id: _builtins.str
+    """The snapshot's id, as sent."""
     duplicate: _builtins.bool
     """True when this snapshot had been committed before; nothing changed."""
     version: _builtins.int
@@ -299,6 +315,8 @@ Global___ReplaceStockResponse: _TypeAlias = ReplaceStockResponse  # noqa: Y015
 
 @_typing.final
 class StockEvent(_message.Message):
+    """One change of stock reported by the WMS."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_ID_FIELD_NUMBER: _builtins.int
@@ -318,12 +336,15 @@ class StockEvent(_message.Message):
     sequence: _builtins.int
     """Position of the event in its source's feed, >= 1."""
     kind: Global___StockEventKind.ValueType
+    """What happened. Required."""
     sku: _builtins.str
+    """The SKU whose units changed. Required."""
     bin_id: _builtins.str
     """Required at bin level; empty at an FC."""
     to_bin_id: _builtins.str
     """Destination of a move."""
     quantity: _builtins.int
+    """Units: > 0 for receipts, picks and moves; a non-zero signed delta for adjustments."""
     reservation_id: _builtins.str
     """A pick may name the reservation it fulfils; its units are released as they are picked."""
     @_builtins.property
@@ -354,6 +375,8 @@ Global___StockEvent: _TypeAlias = StockEvent  # noqa: Y015
 
 @_typing.final
 class ApplyEventsRequest(_message.Message):
+    """A batch of events for one site."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
@@ -380,6 +403,8 @@ Global___ApplyEventsRequest: _TypeAlias = ApplyEventsRequest  # noqa: Y015
 
 @_typing.final
 class EventResult(_message.Message):
+    """The outcome of one event."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_ID_FIELD_NUMBER: _builtins.int
@@ -387,8 +412,11 @@ class EventResult(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
+    """The event's id, as sent."""
     outcome: Global___EventOutcome.ValueType
+    """Applied, duplicate or rejected."""
     reason: Global___EventReason.ValueType
+    """Why, for duplicates and rejections."""
     message: _builtins.str
     """For duplicates and rejections: what and why, naming the field (`events[3].bin_id`)."""
     def __init__(
@@ -409,6 +437,8 @@ Global___EventResult: _TypeAlias = EventResult  # noqa: Y015
 
 @_typing.final
 class ApplyEventsResponse(_message.Message):
+    """The outcome of a batch."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
@@ -418,11 +448,15 @@ class ApplyEventsResponse(_message.Message):
     REJECTED_FIELD_NUMBER: _builtins.int
     RESULTS_FIELD_NUMBER: _builtins.int
     site_id: _builtins.str
+    """The site, as sent."""
     version: _builtins.int
     """The site's version after the batch (unchanged when nothing applied)."""
     applied: _builtins.int
+    """Events applied."""
     duplicates: _builtins.int
+    """Events that were duplicates."""
     rejected: _builtins.int
+    """Events rejected."""
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventResult]:
         """One per event, in request order."""
@@ -447,6 +481,8 @@ Global___ApplyEventsResponse: _TypeAlias = ApplyEventsResponse  # noqa: Y015
 
 @_typing.final
 class GetStockRequest(_message.Message):
+    """What stock to read."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_IDS_FIELD_NUMBER: _builtins.int
@@ -493,9 +529,11 @@ class StockLine(_message.Message):
     RESERVED_FIELD_NUMBER: _builtins.int
     AVAILABLE_FIELD_NUMBER: _builtins.int
     sku: _builtins.str
+    """The SKU."""
     bin_id: _builtins.str
     """Empty at an FC."""
     on_hand: _builtins.int
+    """Units in the bin (or at the FC)."""
     reserved: _builtins.int
     """Output only. Held by active reservations."""
     available: _builtins.int
@@ -519,6 +557,8 @@ Global___StockLine: _TypeAlias = StockLine  # noqa: Y015
 
 @_typing.final
 class SiteStock(_message.Message):
+    """The stock read at one site."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
@@ -526,11 +566,15 @@ class SiteStock(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     LINES_FIELD_NUMBER: _builtins.int
     site_id: _builtins.str
+    """Warehouse (layout) id or FC id."""
     level: Global___StockLevel.ValueType
+    """Whether the site keeps stock per bin or per FC."""
     version: _builtins.int
     """The state these lines were read at; a plan quotes it."""
     @_builtins.property
-    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockLine]: ...
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockLine]:
+        """The lines matching the request, ordered by SKU and bin."""
+
     def __init__(
         self,
         *,
@@ -549,11 +593,15 @@ Global___SiteStock: _TypeAlias = SiteStock  # noqa: Y015
 
 @_typing.final
 class GetStockResponse(_message.Message):
+    """The stock read, one entry per site."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def sites(self) -> _containers.RepeatedCompositeFieldContainer[Global___SiteStock]: ...
+    def sites(self) -> _containers.RepeatedCompositeFieldContainer[Global___SiteStock]:
+        """In the order of the request's site_ids (by site id when searching every FC)."""
+
     def __init__(
         self,
         *,
@@ -577,7 +625,9 @@ class StockOverride(_message.Message):
 
     LINES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockLine]: ...
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockLine]:
+        """The stock the plan may use."""
+
     def __init__(
         self,
         *,
@@ -593,10 +643,13 @@ Global___StockOverride: _TypeAlias = StockOverride  # noqa: Y015
 
 @_typing.final
 class GetSiteStateRequest(_message.Message):
+    """Which site's state to read."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
     site_id: _builtins.str
+    """Warehouse (layout) id or FC id. Required."""
     def __init__(
         self,
         *,
@@ -612,12 +665,15 @@ Global___GetSiteStateRequest: _TypeAlias = GetSiteStateRequest  # noqa: Y015
 
 @_typing.final
 class SourceState(_message.Message):
+    """How far one event source has got at a site."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SOURCE_FIELD_NUMBER: _builtins.int
     MAX_SEQUENCE_FIELD_NUMBER: _builtins.int
     WATERMARK_FIELD_NUMBER: _builtins.int
     source: _builtins.str
+    """The source, as sent in its events."""
     max_sequence: _builtins.int
     """Highest sequence applied from this source."""
     watermark: _builtins.int
@@ -639,6 +695,8 @@ Global___SourceState: _TypeAlias = SourceState  # noqa: Y015
 
 @_typing.final
 class SiteState(_message.Message):
+    """A site's version and feed progress."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
@@ -648,15 +706,21 @@ class SiteState(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     site_id: _builtins.str
+    """Warehouse (layout) id or FC id."""
     level: Global___StockLevel.ValueType
+    """Whether the site keeps stock per bin or per FC."""
     version: _builtins.int
     """Grows with every change of stock or reservations; 0 before the first."""
     snapshot_id: _builtins.str
     """The last snapshot committed."""
     @_builtins.property
-    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the site last changed."""
+
     @_builtins.property
-    def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceState]: ...
+    def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceState]:
+        """Every source that sent events or was named by a snapshot, ordered by name."""
+
     def __init__(
         self,
         *,
@@ -677,15 +741,19 @@ Global___SiteState: _TypeAlias = SiteState  # noqa: Y015
 
 @_typing.final
 class ReservationLine(_message.Message):
+    """Units of one SKU to hold in one bin (or at one FC)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SKU_FIELD_NUMBER: _builtins.int
     BIN_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
     sku: _builtins.str
+    """Required."""
     bin_id: _builtins.str
     """Required at bin level; empty at an FC."""
     quantity: _builtins.int
+    """Units to hold, > 0."""
     def __init__(
         self,
         *,
@@ -703,6 +771,8 @@ Global___ReservationLine: _TypeAlias = ReservationLine  # noqa: Y015
 
 @_typing.final
 class ReserveRequest(_message.Message):
+    """Units a plan wants held."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
@@ -710,10 +780,13 @@ class ReserveRequest(_message.Message):
     LINES_FIELD_NUMBER: _builtins.int
     TTL_FIELD_NUMBER: _builtins.int
     site_id: _builtins.str
+    """Warehouse (layout) id or FC id. Required."""
     reservation_id: _builtins.str
     """Unique per site, required; a pick event names it to confirm the units."""
     @_builtins.property
-    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReservationLine]: ...
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReservationLine]:
+        """What to hold: every line or none. At most 10,000."""
+
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
         """How long the units are held unless released or picked first. Required, at most the
@@ -750,9 +823,13 @@ class Shortage(_message.Message):
     line: _builtins.int
     """Index in the request's lines."""
     sku: _builtins.str
+    """The line's SKU."""
     bin_id: _builtins.str
+    """The line's bin."""
     requested: _builtins.int
+    """Units the line asked for (with every other line of the request for the same SKU and bin)."""
     available: _builtins.int
+    """Units available to this reservation."""
     def __init__(
         self,
         *,
@@ -772,6 +849,8 @@ Global___Shortage: _TypeAlias = Shortage  # noqa: Y015
 
 @_typing.final
 class ReserveResponse(_message.Message):
+    """The outcome of a reservation."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
@@ -782,16 +861,23 @@ class ReserveResponse(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     SHORTAGES_FIELD_NUMBER: _builtins.int
     site_id: _builtins.str
+    """The site, as sent."""
     reservation_id: _builtins.str
+    """The reservation, as sent."""
     reserved: _builtins.bool
     """True when every line is held; false when some line is short (nothing is held then)."""
     duplicate: _builtins.bool
     """True when this reservation was already held; nothing changed."""
     version: _builtins.int
+    """The site's version after the call."""
     @_builtins.property
-    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the units are released unless picked or released first (set when reserved)."""
+
     @_builtins.property
-    def shortages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Shortage]: ...
+    def shortages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Shortage]:
+        """The lines that could not be held (when not reserved)."""
+
     def __init__(
         self,
         *,
@@ -813,12 +899,16 @@ Global___ReserveResponse: _TypeAlias = ReserveResponse  # noqa: Y015
 
 @_typing.final
 class ReleaseReservationRequest(_message.Message):
+    """Which reservation to release."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_ID_FIELD_NUMBER: _builtins.int
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
     site_id: _builtins.str
+    """Warehouse (layout) id or FC id. Required."""
     reservation_id: _builtins.str
+    """The reservation's id. Required."""
     def __init__(
         self,
         *,
@@ -835,6 +925,8 @@ Global___ReleaseReservationRequest: _TypeAlias = ReleaseReservationRequest  # no
 
 @_typing.final
 class ReleaseReservationResponse(_message.Message):
+    """The outcome of a release."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RELEASED_FIELD_NUMBER: _builtins.int
@@ -842,6 +934,7 @@ class ReleaseReservationResponse(_message.Message):
     released: _builtins.bool
     """False when nothing was held under this id (already released, picked or expired)."""
     version: _builtins.int
+    """The site's version after the call."""
     def __init__(
         self,
         *,
