@@ -34,8 +34,9 @@ class Settings:
         PostgreSQL connection string (``postgresql://user@host/db`` or ``key=value`` form);
         when set, the store lives there and several replicas can share it.
     layouts_dir
-        Directory whose ``*.yaml``/``*.yml``/``*.json`` layout files are loaded at start;
-        empty disables loading.
+        Directory whose ``*.yaml``/``*.yml``/``*.json`` layout files are loaded at start, and
+        whose ``<site>.stock.csv`` files seed the stock of sites the inventory does not know
+        yet; empty disables loading.
     max_message_bytes
         Largest request or response message (a 100,000-bin layout is about 5 MiB).
     threads

@@ -7,7 +7,11 @@ id makes it a bin-level warehouse, otherwise it is a fulfillment center), conver
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import logging
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -27,6 +31,11 @@ from services.inventory import (
 )
 from services.layouts import LayoutRegistry
 from services.metrics import ServerMetrics
+
+log = logging.getLogger(__name__)
+
+#: Suffix of seed stock files: ``<site id>.stock.csv`` with columns bin_id, sku, quantity.
+STOCK_FILE_SUFFIX = ".stock.csv"
 
 #: Most events in one ApplyEvents call, SKUs or bins in one GetStock call, lines in a reservation.
 MAX_EVENTS_PER_CALL = 10_000
@@ -348,3 +357,39 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
                 for s in state.sources
             ],
         )
+
+
+def load_stock_files(store: InventoryStore, registry: LayoutRegistry, directory: Path) -> list[str]:
+    """Seed sites that have no stock yet from ``<site>.stock.csv`` files; return the sites seeded.
+
+    A file seeds its site only while the inventory has never heard of it, so a restart never
+    overwrites what the WMS has sent since. A site with a layout gets bin-level stock, any other
+    FC-level stock (empty bin_id column).
+
+    Raises
+    ------
+    ValueError
+        A file with a bad row, naming the file, the row and the field.
+    """
+    seeded: list[str] = []
+    for path in sorted(directory.glob(f"*{STOCK_FILE_SUFFIX}")):
+        site = path.name.removesuffix(STOCK_FILE_SUFFIX)
+        if store.state(site) is not None:
+            continue
+        try:
+            oracle = registry.oracle(site)
+            level, bins = Level.BIN, oracle.bin_index
+        except NotFound:
+            level, bins = Level.FC, None
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        load = store.begin_snapshot(site, f"file:{path.name}:{digest}", level=level, bins=bins)
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = csv.DictReader(f)
+            try:
+                load.add((r["bin_id"], r["sku"], int(r["quantity"])) for r in rows)
+            except (InvalidInput, NotFound, KeyError, ValueError) as exc:
+                raise ValueError(f"{path} (line {rows.line_num}): {exc}") from None
+        result = load.commit()
+        seeded.append(site)
+        log.info("seeded %s stock of %r from %s (%d rows)", level.value, site, path, result.rows)
+    return seeded

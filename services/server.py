@@ -31,7 +31,7 @@ from services.config import Settings
 from services.db import open_database
 from services.interceptors import ErrorInterceptor
 from services.inventory import InventoryStore
-from services.inventory_service import InventoryService
+from services.inventory_service import InventoryService, load_stock_files
 from services.layout_service import LayoutService
 from services.layouts import LayoutRegistry
 from services.metrics import MetricsInterceptor, ServerMetrics
@@ -69,6 +69,7 @@ class WarehouseServer:
         self.port = 0
         self.metrics_port = 0
         self.loaded_layouts: list[str] = []
+        self.seeded_stock: list[str] = []
         self._stopped = threading.Event()
         self._maintenance = threading.Thread(
             target=self._maintain, name="inventory-maintenance", daemon=True
@@ -98,6 +99,7 @@ class WarehouseServer:
         self.port = self._server.add_insecure_port(s.listen_address)
         if s.layouts_dir is not None:
             self.loaded_layouts = self.registry.load_dir(s.layouts_dir)
+            self.seeded_stock = load_stock_files(self.inventory, self.registry, s.layouts_dir)
         self.planner.warm_up(self.loaded_layouts)
         layout_pb2_grpc.add_LayoutServiceServicer_to_server(
             LayoutService(self.registry), self._server
@@ -195,11 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"warehouse server listening on {server.address} "
-        f"(layouts: {', '.join(server.loaded_layouts) or 'none'}; metrics: {metrics})\n"
+        f"(layouts: {', '.join(server.loaded_layouts) or 'none'}; "
+        f"stock seeded: {', '.join(server.seeded_stock) or 'none'}; metrics: {metrics})\n"
         f"try next: see README.md 'First call', or\n"
         f'  grpcurl -plaintext -d \'{{"warehouse_id": "demo", "bin_ids": '
         f'["A03-B1-012L", "A07-B1-040R"]}}\' {server.address} '
-        f"warehouse.v1.RoutingService/PlanRoute",
+        f"warehouse.v1.RoutingService/PlanRoute\n"
+        f'  grpcurl -plaintext -d \'{{"site_ids": ["demo"], "skus": ["SKU-0001"]}}\' '
+        f"{server.address} warehouse.v1.InventoryService/GetStock",
         flush=True,
     )
     stop_requested.wait()

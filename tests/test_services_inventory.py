@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,7 +15,7 @@ from warehouse.v1 import inventory_pb2_grpc
 from routing.errors import InvalidInput
 from services.inventory import InventoryStore, Level
 from services.stock import stock_for_plan
-from tests.conftest import StartServer
+from tests.conftest import DEMO_DIR, StartServer
 from tests.test_services_layout import _violations
 
 BINS = ["A01-B1-001L", "A01-B1-002L", "A02-B1-001R"]
@@ -26,13 +28,15 @@ RECEIPT, PICK, MOVE = (
 
 @pytest.fixture
 def stub(
-    start_server: StartServer, database: str
+    start_server: StartServer, database: str, tmp_path: Path
 ) -> Iterator[inventory_pb2_grpc.InventoryServiceStub]:
-    """A client of a server whose store is ``database`` (SQLite file or PostgreSQL)."""
-    if database.endswith(".db"):
-        server = start_server(db_path=database)
-    else:
-        server = start_server(postgres_dsn=database)
+    """A client of a server on ``database`` (SQLite or PostgreSQL): demo layouts, no stock."""
+    layouts = tmp_path / "layouts"
+    layouts.mkdir()
+    for name in ("demo.yaml", "graph-example.yaml"):
+        shutil.copy(DEMO_DIR / name, layouts / name)
+    store = {"db_path": database} if database.endswith(".db") else {"postgres_dsn": database}
+    server = start_server(layouts_dir=layouts, **store)
     with grpc.insecure_channel(server.address) as channel:
         yield inventory_pb2_grpc.InventoryServiceStub(channel)
 
@@ -244,3 +248,42 @@ def test_plans_read_the_store_unless_the_request_brings_stock(database: str) -> 
         "stock.lines[0].on_hand",
         "stock.lines[1].sku",
     }
+
+
+def test_demo_stock_seeds_a_new_site_once(start_server: StartServer, tmp_path: Path) -> None:
+    """``demo.stock.csv`` seeds the demo warehouse; a restart keeps what the WMS sent since."""
+    server = start_server()
+    assert server.seeded_stock == ["demo"]
+    with grpc.insecure_channel(server.address) as channel:
+        inventory = inventory_pb2_grpc.InventoryServiceStub(channel)
+        first = inventory.GetStock(pb.GetStockRequest(site_ids=["demo"], bin_ids=["A01-B1-001L"]))
+        [line] = first.sites[0].lines
+        assert (line.sku, line.on_hand) == ("SKU-0114", 53)
+        inventory.ApplyEvents(
+            pb.ApplyEventsRequest(
+                site_id="demo", events=[event(1, PICK, "SKU-0114", 3, "A01-B1-001L")]
+            )
+        )
+    server.stop(0)
+    again = start_server()
+    assert again.seeded_stock == []
+    with grpc.insecure_channel(again.address) as channel:
+        inventory = inventory_pb2_grpc.InventoryServiceStub(channel)
+        after = inventory.GetStock(pb.GetStockRequest(site_ids=["demo"], skus=["SKU-0114"]))
+        assert [(x.bin_id, x.on_hand) for x in after.sites[0].lines] == [("A01-B1-001L", 50)]
+
+
+def test_a_bad_stock_file_names_the_file_and_row(tmp_path: Path) -> None:
+    """A seed file with a bad row stops the start with the file, line and field."""
+    from services.inventory_service import load_stock_files
+    from services.layouts import LayoutRegistry
+    from services.store import LayoutStore
+
+    shutil.copy(DEMO_DIR / "demo.yaml", tmp_path / "demo.yaml")
+    (tmp_path / "demo.stock.csv").write_text("bin_id,sku,quantity\nA01-B1-001L,X,1\nZZ,X,1\n")
+    registry = LayoutRegistry(LayoutStore.open(tmp_path / "w.db"))
+    registry.load_dir(tmp_path)
+    store = InventoryStore.open(tmp_path / "w.db")
+    with pytest.raises(ValueError, match=r"demo\.stock\.csv \(line 3\).*rows\[1\]\.bin_id"):
+        load_stock_files(store, registry, tmp_path)
+    assert store.state("demo") is None
