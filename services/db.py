@@ -191,6 +191,8 @@ class SQLiteDatabase(Database):
     def read(self) -> Iterator[Tx]:
         """A read transaction on this thread's own connection: one committed state throughout.
 
+        Not reentrant: a thread holds one read transaction at a time.
+
         Readers on their own connections run beside the writer and each other (WAL); on the
         writer's connection every read would queue behind one lock.
         """

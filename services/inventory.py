@@ -44,6 +44,8 @@ MAX_ID_LENGTH = 200
 MAX_QUANTITY = 10**12
 #: Rows per transaction while a snapshot loads.
 SNAPSHOT_CHUNK_ROWS = 20_000
+#: Rows deleted per transaction when a replaced generation is removed from SQLite.
+DELETE_SLICE_ROWS = 20_000
 #: How long a snapshot load may sit idle before maintenance discards it.
 ABANDONED_LOAD_S = 3600.0
 
@@ -696,8 +698,7 @@ class InventoryStore:
                     (site, load.snapshot_id, version, load.rows, now),
                 )
         # The replaced generation is invisible from here on; remove it outside the switch.
-        with self.db.write() as tx:
-            tx.execute("DELETE FROM stock WHERE site = ? AND generation = ?", (site, old))
+        self._drop_generation(site, old)
         if duplicate is not None:
             return duplicate
         return SnapshotResult(site, load.snapshot_id, False, version, load.rows, conflicts)
@@ -736,10 +737,31 @@ class InventoryStore:
         stock.write()
         return conflicts
 
-    def _discard_load(self, generation: int) -> None:
+    def _discard_load(self, site: str, generation: int) -> None:
         with self.db.write() as tx:
             tx.execute("DELETE FROM stock_uploads WHERE generation = ?", (generation,))
-            tx.execute("DELETE FROM stock WHERE generation = ?", (generation,))
+        self._drop_generation(site, generation)
+
+    def _drop_generation(self, site: str, generation: int) -> None:
+        """Delete a generation's rows that no reader sees (any more, or yet).
+
+        On SQLite in slices, each its own transaction, so that event writers, which wait for the
+        one write lock, are not held up for the seconds a million-row delete takes.
+        """
+        if self.db.dialect != "sqlite":
+            with self.db.write() as tx:
+                tx.execute(
+                    "DELETE FROM stock WHERE site = ? AND generation = ?", (site, generation)
+                )
+            return
+        deleted = DELETE_SLICE_ROWS
+        while deleted >= DELETE_SLICE_ROWS:
+            with self.db.write() as tx:
+                deleted = tx.execute(
+                    "DELETE FROM stock WHERE rowid IN (SELECT rowid FROM stock WHERE site = ? "
+                    "AND generation = ? LIMIT ?)",
+                    (site, generation, DELETE_SLICE_ROWS),
+                ).rowcount
 
     # -- reservations -----------------------------------------------------------------------
 
@@ -974,14 +996,14 @@ class InventoryStore:
                 "DELETE FROM stock_events WHERE recorded_at < ?", (now - self.event_retention_s,)
             ).rowcount
             stale = [
-                int(g)
-                for (g,) in tx.execute(
-                    "SELECT generation FROM stock_uploads WHERE touched_at < ?",
+                (str(site), int(generation))
+                for site, generation in tx.execute(
+                    "SELECT site, generation FROM stock_uploads WHERE touched_at < ?",
                     (now - ABANDONED_LOAD_S,),
                 ).fetchall()
             ]
-        for generation in stale:
-            self._discard_load(generation)
+        for site, generation in stale:
+            self._discard_load(site, generation)
         return MaintenanceResult(len(expired), max(pruned, 0), len(stale))
 
     def close(self) -> None:
@@ -1090,11 +1112,11 @@ class SnapshotLoad:
         try:
             return self.store._commit_snapshot(self, time.time() if now is None else now)
         except BaseException:
-            self.store._discard_load(self.generation)
+            self.store._discard_load(self.site, self.generation)
             raise
 
     def abort(self) -> None:
         """Discard the loaded rows; the site's stock stays as it was."""
         if not self._done:
             self._done = True
-            self.store._discard_load(self.generation)
+            self.store._discard_load(self.site, self.generation)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from warehouse.v1 import inventory_pb2 as pb
 from warehouse.v1 import inventory_pb2_grpc
 
 from routing.errors import InvalidInput
+from services import inventory
 from services.inventory import InventoryStore, Level
 from services.stock import stock_for_plan
 from tests.conftest import DEMO_DIR, StartServer
@@ -157,6 +160,45 @@ def test_a_failed_snapshot_changes_nothing(stub: inventory_pb2_grpc.InventorySer
     response = stub.GetStock(pb.GetStockRequest(site_ids=["demo"], skus=["A"]))
     assert lines(response) == [("demo", "A", BINS[0], 5, 0, 5)]
     assert response.sites[0].version == 1
+
+
+def test_a_cancelled_snapshot_stream_changes_nothing(
+    stub: inventory_pb2_grpc.InventoryServiceStub, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that gives up mid-stream leaves the old stock and no loaded rows behind."""
+    monkeypatch.setattr(inventory, "SNAPSHOT_CHUNK_ROWS", 10)  # the server runs in this process
+    stub.ReplaceStock(snapshot("demo", "s1", [(BINS[0], "A", 5)]))
+    store = InventoryStore.open(database)
+    sent, release = threading.Event(), threading.Event()
+
+    def stream() -> Iterator[pb.ReplaceStockRequest]:
+        yield from snapshot("demo", "s2", [(BINS[1], "B", 1)] * 50, per_message=10)
+        sent.set()
+        release.wait(10)  # never half-closes before the cancel
+
+    def staged() -> tuple[int, int]:
+        with store.db.read() as tx:
+            loads = tx.execute("SELECT COUNT(*) FROM stock_uploads").fetchone()[0]
+            rows = tx.execute("SELECT COUNT(*) FROM stock").fetchone()[0]
+        return int(loads), int(rows)
+
+    call = stub.ReplaceStock.future(stream())
+    assert sent.wait(10)
+    deadline = time.monotonic() + 10
+    while staged() != (1, 2) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert staged() == (1, 2)  # loading: s1's row and the first chunk of s2 (summed to one row)
+    call.cancel()
+    release.set()
+    with pytest.raises(grpc.FutureCancelledError):
+        call.result()
+    while staged() != (0, 1) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert staged() == (0, 1)
+    found = stub.GetStock(pb.GetStockRequest(site_ids=["demo"], bin_ids=BINS))
+    state = stub.GetSiteState(pb.GetSiteStateRequest(site_id="demo"))
+    assert lines(found) == [("demo", "A", BINS[0], 5, 0, 5)]
+    assert (state.snapshot_id, state.version) == ("s1", 1)
 
 
 def test_fulfillment_center_stock(stub: inventory_pb2_grpc.InventoryServiceStub) -> None:
