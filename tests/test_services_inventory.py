@@ -188,7 +188,7 @@ def test_a_cancelled_snapshot_stream_changes_nothing(
     while staged() != (1, 2) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert staged() == (1, 2)  # loading: s1's row and the first chunk of s2 (summed to one row)
-    call.cancel()
+    call.cancel()  # type: ignore[no-untyped-call]
     release.set()
     with pytest.raises(grpc.FutureCancelledError):
         call.result()
