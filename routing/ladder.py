@@ -1018,6 +1018,62 @@ def shortest_route(
     InvalidInput
         (a ``ValueError``) naming the bad argument and its value.
     """
+    solved = _solve(ladder, pick_aisle, pick_y_mm, start, end, max_states, deadline)
+    if solved is None:
+        return None
+    if isinstance(solved, LadderRoute):
+        return solved
+    inst, trimmed, junction_picks, inner_picks, length, decisions, optimal = solved
+    order = _euler_order(inst, trimmed, decisions, junction_picks, inner_picks, length)
+    return LadderRoute(length, order, optimal)
+
+
+def route_length(
+    ladder: Ladder,
+    pick_aisle: Sequence[int],
+    pick_y_mm: Sequence[int],
+    start: tuple[int, int],
+    end: tuple[int, int],
+    *,
+    max_states: int = 200_000,
+    deadline: float | None = None,
+) -> tuple[int, bool] | None:
+    """``(length_mm, optimal)`` of :func:`shortest_route`, without building the visiting order.
+
+    For callers that price many pick sets (order batching): the order is most of the work once
+    the DP has run.
+    """
+    solved = _solve(ladder, pick_aisle, pick_y_mm, start, end, max_states, deadline)
+    if solved is None:
+        return None
+    if isinstance(solved, LadderRoute):
+        return solved.length_mm, solved.optimal
+    return solved[4], solved[6]
+
+
+#: What the DP leaves for the visiting order: instance, trimmed ladder, picks on junctions and
+#: inside aisles, length, decisions, whether proven optimal.
+_Solved = tuple[
+    "_Instance",
+    Ladder,
+    dict[tuple[int, int], list[int]],
+    dict[tuple[int, int, int], list[int]],
+    int,
+    list[tuple[int, int]],
+    bool,
+]
+
+
+def _solve(
+    ladder: Ladder,
+    pick_aisle: Sequence[int],
+    pick_y_mm: Sequence[int],
+    start: tuple[int, int],
+    end: tuple[int, int],
+    max_states: int,
+    deadline: float | None,
+) -> _Solved | LadderRoute | None:
+    """Run the DP; a LadderRoute when the answer is trivial, None when it gave up."""
     pick_aisle, pick_y_mm, start, end = check_route_inputs(
         ladder, pick_aisle, pick_y_mm, start, end
     )
@@ -1046,5 +1102,4 @@ def shortest_route(
     if solved is None:
         return None
     length, decisions = solved
-    order = _euler_order(inst, ladder, decisions, junction_picks, inner_picks, length)
-    return LadderRoute(length, order, optimal)
+    return inst, ladder, junction_picks, inner_picks, length, decisions, optimal

@@ -12,7 +12,7 @@ import pytest
 
 import routing.ladder as ladder_module
 from routing.errors import InvalidInput
-from routing.ladder import Ladder, LadderRoute, shortest_route
+from routing.ladder import Ladder, LadderRoute, route_length, shortest_route
 
 Point = tuple[str, int, int]
 
@@ -470,3 +470,13 @@ def test_profile_bound_on_larger_multi_block_instances(n_cross: int) -> None:
         route = shortest_route(ladder, pick_aisle, pick_y, start, end)
         check_route(route, ladder, pick_aisle, pick_y, start, end)
         assert route is not None and route.length_mm == optimum
+
+
+def test_route_length_is_the_shortest_routes_length() -> None:
+    """route_length (no visiting order) gives exactly shortest_route's length and status."""
+    rng = random.Random(31)
+    for _ in range(300):
+        instance = random_instance(rng, max_picks=rng.randint(1, 12))
+        route = shortest_route(*instance)
+        assert route is not None
+        assert route_length(*instance) == (route.length_mm, route.optimal)

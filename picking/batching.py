@@ -1,0 +1,408 @@
+"""Order batching: which orders share a cart, so that the carts' routes are as short as possible.
+
+Every batch is priced by the length of its shortest route (:class:`~picking.pricing.RouteCoster`),
+plus, when orders have pick-by times, a lateness penalty from an earliest-due-date schedule of
+the batches over the pickers (:mod:`picking.model`).
+
+* **Construction**: Clarke-Wright savings. Every order starts alone; pairs of nearby orders are
+  merged in order of their savings c(A) + c(B) - c(A u B), recomputed for the batches they are
+  in by then, while the merged batch fits on a cart.
+* **Improvement**: iterated local search. Local search relocates one order to another batch, or
+  swaps two orders between batches, while either shortens the plan (best move per order, over
+  the batches nearest to it). A kick then removes a few related orders (one at random and its
+  nearest neighbours) and reinserts each where it adds least, and local search runs again; a
+  worse plan is accepted while it stays within a threshold that shrinks over the run, and the
+  best plan is kept. The search is anytime: it stops at the deadline or the iteration cap and
+  returns the best plan found, the same for the same seed when the cap ends it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from picking.model import Cart, Load, Timing, fits
+
+#: Batches (by centroid) each order considers in local search and reinsertion.
+CANDIDATE_BATCHES = 6
+#: Nearest orders each order forms savings pairs with.
+SAVINGS_NEIGHBOURS = 10
+#: Orders a kick removes, at most.
+MAX_KICK = 8
+#: Start of the acceptance threshold, as a share of the best cost; it falls linearly to 0.
+THRESHOLD_START = 0.01
+
+
+@dataclass(frozen=True)
+class Item:
+    """One order as the batcher sees it."""
+
+    load: Load
+    locs: frozenset[int]
+    point: tuple[float, float]  # centroid of its bins, for neighbourhoods
+    due_s: float | None = None
+    picks: int = 0  # pick operations (bins visited per line), for batch durations
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Batches as lists of item indices, with the plan's cost (mm of walking plus penalty)."""
+
+    batches: list[list[int]]
+    distance_mm: int
+    penalty_mm: int
+    iterations: int
+    evaluations: int
+
+
+class _State:
+    """Batches with their loads, location multisets, centroid sums and route costs."""
+
+    def __init__(self, items: Sequence[Item], cost: Callable[[frozenset[int]], int]) -> None:
+        self.items, self.cost_of = items, cost
+        self.where: list[int] = [-1] * len(items)
+        self.members: list[set[int]] = []
+        self.loads: list[Load] = []
+        self.locs: list[Counter[int]] = []
+        self.keys: list[frozenset[int]] = []
+        self.costs: list[int] = []
+        self.sums: list[list[float]] = []
+
+    def copy_assignment(self) -> list[list[int]]:
+        return [sorted(m) for m in self.members if m]
+
+    def new_batch(self) -> int:
+        self.members.append(set())
+        self.loads.append(Load())
+        self.locs.append(Counter())
+        self.keys.append(frozenset())
+        self.costs.append(0)
+        self.sums.append([0.0, 0.0])
+        return len(self.members) - 1
+
+    def key_with(self, b: int, i: int) -> frozenset[int]:
+        return self.keys[b] | self.items[i].locs
+
+    def key_without(self, b: int, i: int) -> frozenset[int]:
+        counts = self.locs[b]
+        gone = {x for x in self.items[i].locs if counts[x] == 1}
+        return self.keys[b] - gone if gone else self.keys[b]
+
+    def add(self, b: int, i: int, key: frozenset[int] | None = None) -> None:
+        item = self.items[i]
+        self.members[b].add(i)
+        self.where[i] = b
+        self.loads[b] = self.loads[b] + item.load
+        self.locs[b].update(item.locs)
+        self.keys[b] = self.key_with(b, i) if key is None else key
+        self.costs[b] = self.cost_of(self.keys[b]) if self.members[b] else 0
+        self.sums[b][0] += item.point[0]
+        self.sums[b][1] += item.point[1]
+
+    def remove(self, i: int) -> int:
+        b = self.where[i]
+        item = self.items[i]
+        key = self.key_without(b, i)
+        self.members[b].discard(i)
+        self.where[i] = -1
+        self.loads[b] = self.loads[b] - item.load
+        self.locs[b].subtract(item.locs)
+        self.locs[b] = +self.locs[b]
+        self.keys[b] = key
+        self.costs[b] = self.cost_of(key) if self.members[b] else 0
+        self.sums[b][0] -= item.point[0]
+        self.sums[b][1] -= item.point[1]
+        if not self.members[b]:
+            self.loads[b], self.locs[b], self.keys[b] = Load(), Counter(), frozenset()
+            self.costs[b], self.sums[b] = 0, [0.0, 0.0]
+        return b
+
+    def merge(self, a: int, b: int, key: frozenset[int]) -> None:
+        """Move every item of batch ``b`` into batch ``a``, whose locations become ``key``."""
+        for i in self.members[b]:
+            self.where[i] = a
+        self.members[a] |= self.members[b]
+        self.loads[a] = self.loads[a] + self.loads[b]
+        self.locs[a].update(self.locs[b])
+        self.keys[a] = key
+        self.costs[a] = self.cost_of(key)
+        self.sums[a] = [self.sums[a][0] + self.sums[b][0], self.sums[a][1] + self.sums[b][1]]
+        self.members[b] = set()
+        self.loads[b], self.locs[b], self.keys[b] = Load(), Counter(), frozenset()
+        self.costs[b], self.sums[b] = 0, [0.0, 0.0]
+
+    def centroid(self, b: int) -> tuple[float, float]:
+        n = len(self.members[b])
+        return (self.sums[b][0] / n, self.sums[b][1] / n)
+
+    @property
+    def distance(self) -> int:
+        return sum(c for c, m in zip(self.costs, self.members, strict=True) if m)
+
+
+class Batcher:
+    """Plans the batches of one wave; see the module docstring."""
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        cart: Cart,
+        cost: Callable[[frozenset[int]], int],
+        *,
+        timing: Timing | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.items, self.cart, self.cost = items, cart, cost
+        self.timing = Timing() if timing is None else timing
+        self.rng = random.Random(seed)
+        self.has_due = any(item.due_s is not None for item in items)
+        points = np.array([item.point for item in items], dtype=float).reshape(-1, 2)
+        self._points = points
+        k = min(SAVINGS_NEIGHBOURS, len(items) - 1)
+        if k > 0:
+            d = np.abs(points[:, None, :] - points[None, :, :]).sum(axis=2)
+            np.fill_diagonal(d, np.inf)
+            self.neighbours = np.argsort(d, axis=1, kind="stable")[:, :k].tolist()
+        else:
+            self.neighbours = [[] for _ in items]
+
+    # -- objective --------------------------------------------------------------------------
+
+    def penalty(self, state: _State) -> int:
+        """Lateness penalty (mm) of the batches scheduled earliest-due-date over the pickers."""
+        if not self.has_due:
+            return 0
+        t = self.timing
+        batches = []
+        for b, members in enumerate(state.members):
+            if not members:
+                continue
+            dues = [self.items[i].due_s for i in members]
+            due = min((d for d in dues if d is not None), default=math.inf)
+            picks = sum(self.items[i].picks for i in members)
+            duration = state.costs[b] / 1000 / t.walk_speed_m_s + picks * t.pick_time_s
+            batches.append((due, b, duration))
+        batches.sort()
+        free = [0.0] * t.pickers
+        late = 0.0
+        for _, b, duration in batches:
+            start = heapq.heappop(free)
+            done = start + duration
+            heapq.heappush(free, done)
+            for i in state.members[b]:
+                due_s = self.items[i].due_s
+                if due_s is not None and done > due_s:
+                    late += done - due_s
+        return round(late * t.lateness_penalty_m_per_s * 1000)
+
+    def penalty_of(self, batches: list[list[int]]) -> int:
+        """The lateness penalty (mm) of a plan given as batches of item indices."""
+        return self.penalty(self._rebuild(batches))
+
+    def objective(self, state: _State) -> int:
+        return state.distance + self.penalty(state)
+
+    # -- the search -------------------------------------------------------------------------
+
+    def solve(
+        self,
+        *,
+        deadline: float,
+        max_iterations: int | None = None,
+        initial: list[list[int]] | None = None,
+    ) -> BatchPlan:
+        """The best plan found before ``deadline`` (``time.monotonic()``) or the iteration cap.
+
+        ``initial`` (batches of item indices) replaces the savings construction.
+        """
+        state = self._savings() if initial is None else self._rebuild(initial)
+        self._local_search(state, deadline)
+        best = state.copy_assignment()
+        best_obj = current_obj = self.objective(state)
+        iterations = 0
+        started = time.monotonic()
+        span = max(deadline - started, 1e-6)
+        while time.monotonic() < deadline and len(self.items) > 1:
+            if max_iterations is not None and iterations >= max_iterations:
+                break
+            iterations += 1
+            saved = state.copy_assignment()
+            kicked = self._kick(state)
+            self._local_search(state, deadline, [j for b in kicked for j in state.members[b]])
+            obj = self.objective(state)
+            progress = (
+                iterations / max_iterations
+                if max_iterations
+                else (time.monotonic() - started) / span
+            )
+            threshold = THRESHOLD_START * max(0.0, 1.0 - progress) * best_obj
+            if obj < best_obj:
+                best, best_obj = state.copy_assignment(), obj
+            if obj <= current_obj + threshold:
+                current_obj = obj
+            else:
+                state = self._rebuild(saved)
+        final = self._rebuild(best)
+        penalty = self.penalty(final)
+        evaluations = getattr(self.cost, "evaluations", 0)
+        return BatchPlan(best, final.distance, penalty, iterations, evaluations)
+
+    def _rebuild(self, batches: list[list[int]]) -> _State:
+        state = _State(self.items, self.cost)
+        for members in batches:
+            b = state.new_batch()
+            for i in members:
+                state.add(b, i)
+        return state
+
+    def _savings(self) -> _State:
+        """Clarke-Wright savings over nearby pairs, recomputed for the batches they are in."""
+        state = _State(self.items, self.cost)
+        for i in range(len(self.items)):
+            state.add(state.new_batch(), i)
+        pairs = []
+        for i, near in enumerate(self.neighbours):
+            for j in near:
+                if i < j or i not in self.neighbours[j]:
+                    a, b = min(i, j), max(i, j)
+                    union = self.items[a].locs | self.items[b].locs
+                    saving = state.costs[a] + state.costs[b] - self.cost(union)
+                    if saving > 0:
+                        pairs.append((-saving, a, b))
+        pairs.sort()
+        for _, i, j in pairs:
+            a, b = state.where[i], state.where[j]
+            if a == b or not fits(self.cart, state.loads[a] + state.loads[b]):
+                continue
+            union = state.keys[a] | state.keys[b]
+            if state.costs[a] + state.costs[b] - self.cost(union) <= 0:
+                continue
+            state.merge(a, b, union)
+        return state
+
+    def _candidates(self, state: _State, i: int) -> list[int]:
+        """The batches nearest to item ``i`` (by centroid), other than its own."""
+        x, y = self.items[i].point
+        own = state.where[i]
+        scored = [
+            (abs(cx - x) + abs(cy - y), b)
+            for b, members in enumerate(state.members)
+            if members and b != own
+            for cx, cy in (state.centroid(b),)
+        ]
+        return [b for _, b in heapq.nsmallest(CANDIDATE_BATCHES, scored)]
+
+    def _local_search(
+        self, state: _State, deadline: float, focus: Sequence[int] | None = None
+    ) -> None:
+        """Improve until no item of the work queue has an improving move.
+
+        The queue starts with ``focus`` (every item by default); a move puts every item of
+        the batches it touched back on it, so after a kick only the neighbourhood is searched.
+        """
+        queue = list(range(len(self.items))) if focus is None else list(focus)
+        self.rng.shuffle(queue)
+        queued = set(queue)
+        while queue:
+            if time.monotonic() >= deadline:
+                return
+            i = queue.pop()
+            queued.discard(i)
+            touched = self._best_move(state, i)
+            for b in touched:
+                for j in state.members[b]:
+                    if j not in queued:
+                        queued.add(j)
+                        queue.insert(self.rng.randrange(len(queue) + 1), j)
+
+    def _best_move(self, state: _State, i: int) -> tuple[int, ...]:
+        """Apply the best improving relocation or swap of item ``i``; the batches it touched."""
+        a = state.where[i]
+        item = self.items[i]
+        without_i = state.key_without(a, i)
+        remaining = len(state.members[a]) - 1
+        gain_out = state.costs[a] - (self.cost(without_i) if remaining else 0)
+        base_penalty = self.penalty(state) if self.has_due else 0
+        best_delta = 0
+        best_move: tuple[int, int | None] | None = None
+        for b in self._candidates(state, i):
+            if fits(self.cart, state.loads[b] + item.load):
+                key = state.key_with(b, i)
+                delta = self.cost(key) - state.costs[b] - gain_out
+                if self.has_due:
+                    delta += self._penalty_after(state, [(i, b)]) - base_penalty
+                if delta < best_delta:
+                    best_delta, best_move = delta, (b, None)
+            for j in state.members[b]:
+                other = self.items[j]
+                if not fits(self.cart, state.loads[a] - item.load + other.load) or not fits(
+                    self.cart, state.loads[b] - other.load + item.load
+                ):
+                    continue
+                key_a = without_i | other.locs
+                key_b = state.key_without(b, j) | item.locs
+                delta = self.cost(key_a) + self.cost(key_b) - state.costs[a] - state.costs[b]
+                if self.has_due:
+                    delta += self._penalty_after(state, [(i, b), (j, a)]) - base_penalty
+                if delta < best_delta:
+                    best_delta, best_move = delta, (b, j)
+        if best_move is None:
+            return ()
+        target, partner = best_move
+        state.remove(i)
+        if partner is not None:
+            state.remove(partner)
+            state.add(a, partner)
+        state.add(target, i)
+        return (a, target)
+
+    def _penalty_after(self, state: _State, moves: list[tuple[int, int]]) -> int:
+        """The penalty once every (item, batch) move is made (the state is restored)."""
+        undo = [(i, state.where[i]) for i, _ in moves]
+        for i, _ in moves:
+            state.remove(i)
+        for i, b in moves:
+            state.add(b, i)
+        penalty = self.penalty(state)
+        for i, _ in moves:
+            state.remove(i)
+        for i, b in undo:
+            state.add(b, i)
+        return penalty
+
+    def _kick(self, state: _State) -> set[int]:
+        """Remove a random order and its nearest neighbours; reinsert each where it adds least.
+
+        Returns the batches it changed.
+        """
+        n = len(self.items)
+        size = self.rng.randint(2, max(2, min(MAX_KICK, n // 4 + 1)))
+        seed = self.rng.randrange(n)
+        chosen = [seed, *self.neighbours[seed]][: size + 2]
+        self.rng.shuffle(chosen)
+        chosen = chosen[:size]
+        touched = {state.remove(i) for i in chosen}
+        for i in chosen:
+            item = self.items[i]
+            best: tuple[int, int] | None = None
+            for b in self._candidates(state, i):
+                if fits(self.cart, state.loads[b] + item.load):
+                    delta = self.cost(state.key_with(b, i)) - state.costs[b]
+                    if best is None or delta < best[0]:
+                        best = (delta, b)
+            alone = self.cost(item.locs)
+            if best is None or alone < best[0]:
+                empty = next((b for b, m in enumerate(state.members) if not m), None)
+                target = state.new_batch() if empty is None else empty
+            else:
+                target = best[1]
+            state.add(target, i)
+            touched.add(target)
+        return touched

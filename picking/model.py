@@ -1,0 +1,255 @@
+"""The picking problem: a wave of orders, the cart they travel on, the stock they are picked from.
+
+Plain frozen data, validated by :func:`validate`; :mod:`picking.wave` plans it.
+
+Capacity model
+--------------
+A cart carries orders whole (an order never spans carts). Its limits, each 0 when absent: units,
+volume and weight in all, orders, and order lines. With ``totes > 0`` every order gets totes of
+its own (two orders never share a tote, so they cannot be mixed up at packing): one tote, or as
+many as its units, volume and weight need when ``orders_may_span_totes``. An order that fits no
+cart is reported, not planned.
+
+Pick-by times
+-------------
+A penalty, not a hard limit: batches are walked by ``pickers`` pickers, each taking the batch with
+the earliest pick-by time next; a batch takes its walking time plus ``pick_time_s`` per pick,
+and every second an order finishes after its pick-by time costs ``lateness_penalty_m_per_s``
+metres of walking in the objective. A wave that cannot be on time still gets its best plan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from routing.errors import FieldViolation, InvalidInput
+
+#: Longest id of an order or SKU.
+MAX_ID_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """Units of one SKU an order asks for."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Order:
+    """A customer order; ``pick_by_s`` is seconds after the wave starts (None: no deadline)."""
+
+    id: str
+    lines: tuple[OrderLine, ...]
+    priority: int = 0
+    pick_by_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SkuSize:
+    """Volume and weight of one unit, needed where the cart limits volume or weight."""
+
+    volume_l: float = 0.0
+    weight_kg: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cart:
+    """What one picker pushes through the aisles; every limit is 0 when there is none."""
+
+    capacity_units: int = 0
+    capacity_volume_l: float = 0.0
+    capacity_weight_kg: float = 0.0
+    max_orders: int = 0
+    max_lines: int = 0
+    totes: int = 0
+    tote_units: int = 0
+    tote_volume_l: float = 0.0
+    tote_weight_kg: float = 0.0
+    orders_may_span_totes: bool = False
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long batches take, for pick-by times."""
+
+    walk_speed_m_s: float = 1.0
+    pick_time_s: float = 10.0
+    pickers: int = 1
+    lateness_penalty_m_per_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Wave:
+    """Orders to plan together, with the stock to pick from.
+
+    ``stock`` maps SKU -> bin -> units available to this wave (on hand less what others hold).
+    ``start_depot``/``end_depot`` empty: the layout's first depot, and back to the start.
+    """
+
+    orders: tuple[Order, ...]
+    cart: Cart
+    stock: Mapping[str, Mapping[str, int]]
+    sizes: Mapping[str, SkuSize] = field(default_factory=dict)
+    timing: Timing = Timing()
+    start_depot: str = ""
+    end_depot: str = ""
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one order, or a batch of orders summed, puts on a cart."""
+
+    units: int = 0
+    volume_l: float = 0.0
+    weight_kg: float = 0.0
+    lines: int = 0
+    totes: int = 0
+    orders: int = 0
+
+    def __add__(self, other: Load) -> Load:
+        return Load(
+            self.units + other.units,
+            self.volume_l + other.volume_l,
+            self.weight_kg + other.weight_kg,
+            self.lines + other.lines,
+            self.totes + other.totes,
+            self.orders + other.orders,
+        )
+
+    def __sub__(self, other: Load) -> Load:
+        return Load(
+            self.units - other.units,
+            self.volume_l - other.volume_l,
+            self.weight_kg - other.weight_kg,
+            self.lines - other.lines,
+            self.totes - other.totes,
+            self.orders - other.orders,
+        )
+
+
+def order_load(cart: Cart, lines: tuple[OrderLine, ...], sizes: Mapping[str, SkuSize]) -> Load:
+    """The load of one order's lines on ``cart`` (totes: how many it needs; 0 without totes)."""
+    units = sum(x.quantity for x in lines)
+    volume = sum(x.quantity * sizes[x.sku].volume_l for x in lines) if _needs_volume(cart) else 0.0
+    weight = sum(x.quantity * sizes[x.sku].weight_kg for x in lines) if _needs_weight(cart) else 0.0
+    totes = 0
+    if cart.totes:
+        totes = max(
+            1,
+            _ceil(units, cart.tote_units),
+            _ceil(volume, cart.tote_volume_l),
+            _ceil(weight, cart.tote_weight_kg),
+        )
+    return Load(units, volume, weight, len(lines), totes, 1)
+
+
+def _ceil(amount: float, per: float) -> int:
+    return math.ceil(amount / per - 1e-9) if per > 0 else 1
+
+
+def _needs_volume(cart: Cart) -> bool:
+    return cart.capacity_volume_l > 0 or (cart.totes > 0 and cart.tote_volume_l > 0)
+
+
+def _needs_weight(cart: Cart) -> bool:
+    return cart.capacity_weight_kg > 0 or (cart.totes > 0 and cart.tote_weight_kg > 0)
+
+
+def fits(cart: Cart, load: Load) -> bool:
+    """Whether ``load`` (one order, or a batch summed) fits on one cart."""
+    limits = (
+        (cart.totes, load.totes),
+        (cart.capacity_units, load.units),
+        (cart.capacity_volume_l, load.volume_l),
+        (cart.capacity_weight_kg, load.weight_kg),
+        (cart.max_orders, load.orders),
+        (cart.max_lines, load.lines),
+    )
+    return all(cap <= 0 or used <= cap + 1e-9 for cap, used in limits)
+
+
+def order_fits(cart: Cart, load: Load) -> bool:
+    """Whether one order fits on an empty cart (in one tote, unless it may span totes)."""
+    if cart.totes and not cart.orders_may_span_totes and load.totes > 1:
+        return False
+    return fits(cart, load)
+
+
+def validate(wave: Wave) -> None:
+    """Check a wave's shape; every problem is named by its field path.
+
+    Raises
+    ------
+    InvalidInput
+        Empty or duplicate ids, quantities below 1, negative limits, a missing SKU size where
+        the cart limits volume or weight, tote sizes without totes, bad timing.
+    """
+    problems: list[FieldViolation] = []
+    cart = wave.cart
+    for name in (
+        "capacity_units",
+        "capacity_volume_l",
+        "capacity_weight_kg",
+        "max_orders",
+        "max_lines",
+        "totes",
+        "tote_units",
+        "tote_volume_l",
+        "tote_weight_kg",
+    ):
+        value = getattr(cart, name)
+        if value < 0 or not math.isfinite(value):
+            problems.append(FieldViolation(f"cart.{name}", f"must be >= 0, got {value}"))
+    if not cart.totes and (cart.tote_units or cart.tote_volume_l or cart.tote_weight_kg):
+        problems.append(FieldViolation("cart.totes", "tote sizes given but no totes"))
+    if not wave.orders:
+        problems.append(FieldViolation("orders", "must not be empty"))
+    seen: dict[str, int] = {}
+    needs = (_needs_volume(cart), _needs_weight(cart))
+    for i, order in enumerate(wave.orders):
+        where = f"orders[{i}]"
+        if not order.id or len(order.id) > MAX_ID_LENGTH:
+            problems.append(FieldViolation(f"{where}.id", f"must be 1-{MAX_ID_LENGTH} characters"))
+        elif order.id in seen:
+            problems.append(
+                FieldViolation(f"{where}.id", f"{order.id!r} repeats orders[{seen[order.id]}]")
+            )
+        else:
+            seen[order.id] = i
+        if not order.lines:
+            problems.append(FieldViolation(f"{where}.lines", "must not be empty"))
+        if order.pick_by_s is not None and not math.isfinite(order.pick_by_s):
+            problems.append(FieldViolation(f"{where}.pick_by", "must be a finite time"))
+        for j, line in enumerate(order.lines):
+            at = f"{where}.lines[{j}]"
+            if not line.sku or len(line.sku) > MAX_ID_LENGTH:
+                problems.append(
+                    FieldViolation(f"{at}.sku", f"must be 1-{MAX_ID_LENGTH} characters")
+                )
+            if line.quantity < 1:
+                problems.append(
+                    FieldViolation(f"{at}.quantity", f"must be >= 1, got {line.quantity}")
+                )
+            size = wave.sizes.get(line.sku)
+            if (needs[0] or needs[1]) and size is None:
+                problems.append(
+                    FieldViolation(
+                        f"{at}.sku", f"no size for {line.sku!r}; the cart limits volume or weight"
+                    )
+                )
+    for sku, size in wave.sizes.items():
+        if size.volume_l < 0 or size.weight_kg < 0:
+            problems.append(FieldViolation(f"sku_sizes[{sku!r}]", "volume and weight must be >= 0"))
+    t = wave.timing
+    if not (t.walk_speed_m_s > 0 and t.pick_time_s >= 0 and t.pickers >= 1):
+        problems.append(
+            FieldViolation("timing", "walk speed must be > 0, pick time >= 0, pickers >= 1")
+        )
+    if not t.lateness_penalty_m_per_s >= 0:
+        problems.append(FieldViolation("timing.lateness_penalty_m_per_s", "must be >= 0"))
+    if problems:
+        raise InvalidInput(problems)

@@ -1,0 +1,75 @@
+"""The price of a batch: the length of the shortest route through its bins, remembered.
+
+Batching and bin selection ask for the same bin sets again and again (a move tried, undone, tried
+from the other side), so every answer is cached by the set of bin locations. On rectangular
+layouts the price is exact (the column DP of :mod:`routing.ladder`, a third of a millisecond for
+30 picks in one block); on graph layouts it is Held-Karp for short lists and a short local search
+beyond, the same methods the route service uses, with a small effort since a batch's final
+route is solved again in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from routing import tsp
+from routing.ladder import route_length
+from routing.oracle import DistanceOracle
+
+#: Bins up to which graph-layout prices are exact (Held-Karp).
+EXACT_GRAPH_BINS = 11
+#: Local-search rounds spent on a graph-layout price beyond that.
+GRAPH_SEARCH_ITERATIONS = 3
+
+
+class RouteCoster:
+    """Shortest-route length in mm from ``start`` through a set of bin locations to ``end``."""
+
+    def __init__(self, oracle: DistanceOracle, start: int, end: int) -> None:
+        self.oracle, self.start, self.end = oracle, start, end
+        self.rect = oracle.rectangular
+        self._cache: dict[frozenset[int], int] = {frozenset(): int(oracle.distance(start, end))}
+        self.evaluations = 0
+        if self.rect is not None:
+            n = oracle.n_bins
+            self._start_point = (
+                self.rect.depot_cross[start - n],
+                self.rect.depot_x_mm[start - n],
+            )
+            self._end_point = (self.rect.depot_cross[end - n], self.rect.depot_x_mm[end - n])
+
+    def __call__(self, locs: Iterable[int]) -> int:
+        key = locs if isinstance(locs, frozenset) else frozenset(locs)
+        cost = self._cache.get(key)
+        if cost is None:
+            cost = self._solve(key)
+            self._cache[key] = cost
+        return cost
+
+    def _solve(self, locs: frozenset[int]) -> int:
+        self.evaluations += 1
+        ordered = sorted(locs)
+        rect = self.rect
+        if rect is not None:
+            solved = route_length(
+                rect.ladder,
+                [rect.bin_aisle[x] for x in ordered],
+                [rect.bin_y_mm[x] for x in ordered],
+                self._start_point,
+                self._end_point,
+            )
+            if solved is not None:
+                return solved[0]
+        matrix = self.oracle.matrix([self.start, self.end, *ordered])
+        if len(ordered) <= EXACT_GRAPH_BINS:
+            return tsp.held_karp(matrix, 0, 1)[1]
+        order = tsp.nearest_neighbour(matrix, 0, 1)
+        return tsp.improve(
+            matrix,
+            0,
+            1,
+            order,
+            deadline=float("inf"),
+            seed=0,
+            max_iterations=GRAPH_SEARCH_ITERATIONS,
+        )[1]

@@ -1,0 +1,444 @@
+"""Plan a wave: which bin serves each order line, which orders share a cart, each cart's route.
+
+:func:`plan` is the entry point. It works in four steps:
+
+1. **Stock**: lines are served in order of priority, pick-by time and position; a line whose
+   SKU has too few units in all is reported (``OUT_OF_STOCK``, or ``UNKNOWN_SKU`` when no bin
+   holds it at all), and an order whose remaining lines fit no cart is reported whole
+   (``LARGER_THAN_CART``). Each served line first takes units from the bins nearest the depot,
+   splitting over bins when one holds too few.
+2. **Batching**: :class:`picking.batching.Batcher` (savings, then iterated local search, every
+   batch priced by its shortest route).
+3. **Bin selection**: with the batches known, every line of a SKU held in several bins tries each
+   other bin with enough units left in the wave, and keeps the one that shortens its batch's
+   route most, so a line is picked from the bin closest to the rest of its cart; batching then
+   continues from the new bins, and the two alternate until the time is up.
+4. **Routes**: every batch's route is solved in full by :func:`routing.route.solve` (exact on
+   rectangular layouts), and reported with its picks in walking order.
+
+Beside the plan, the same served lines are planned the way many WMSs do it today: orders
+first-come-first-served onto carts in request order, each line from the first bin (by id)
+that holds enough, every cart walked with the S-shape policy (rectangular layouts) or in pick
+list order (graph layouts).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from picking.batching import Batcher, Item
+from picking.model import Load, Order, OrderLine, Wave, fits, order_fits, order_load, validate
+from picking.pricing import RouteCoster
+from routing import route
+from routing.oracle import DistanceOracle
+from routing.route import Baseline, PickList, RouteResult, RouteStatus
+
+#: Share of the time limit spent batching before the first bin re-selection.
+FIRST_ROUND_SHARE = 0.6
+
+
+class Unserved(enum.Enum):
+    """Why an order line is not in the plan."""
+
+    UNKNOWN_SKU = "unknown_sku"
+    OUT_OF_STOCK = "out_of_stock"
+    LARGER_THAN_CART = "larger_than_cart"
+
+
+@dataclass(frozen=True)
+class UnservedLine:
+    """An order line left out, with the reason and a message naming it."""
+
+    order_id: str
+    line_index: int
+    sku: str
+    quantity: int
+    reason: Unserved
+    message: str
+
+
+@dataclass(frozen=True)
+class PickLine:
+    """Units of one order line taken from one bin."""
+
+    order_id: str
+    line_index: int
+    sku: str
+    bin_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One cart: its orders, their totes, the picks in walking order and the route."""
+
+    order_ids: tuple[str, ...]
+    totes: Mapping[str, tuple[int, ...]]
+    picks: tuple[PickLine, ...]
+    route: RouteResult
+
+    @property
+    def distance_mm(self) -> int:
+        """Length of the cart's route."""
+        return self.route.distance_mm
+
+
+@dataclass(frozen=True)
+class WavePlan:
+    """The plan of a wave, its baseline and the evidence for both."""
+
+    batches: tuple[Batch, ...]
+    unserved: tuple[UnservedLine, ...]
+    distance_mm: int
+    baseline_distance_mm: int
+    baseline_batches: int
+    lateness_penalty_mm: int
+    status: RouteStatus
+    solve_time_s: float
+    iterations: int
+
+
+@dataclass
+class _Line:
+    """A served order line and where its units come from (bin location -> units)."""
+
+    order: int
+    index: int
+    sku: str
+    quantity: int
+    bins: dict[int, int]
+
+
+class _Stock:
+    """Units left per SKU and bin location while the wave takes them."""
+
+    def __init__(self, oracle: DistanceOracle, stock: Mapping[str, Mapping[str, int]]) -> None:
+        self.left: dict[str, dict[int, int]] = {}
+        for sku, bins in stock.items():
+            held = {}
+            for bin_id, units in bins.items():
+                if units > 0:
+                    held[oracle.bin_location(bin_id, f"stock[{sku!r}]")] = int(units)
+            if held:
+                self.left[sku] = held
+
+    def total(self, sku: str) -> int:
+        return sum(self.left.get(sku, {}).values())
+
+    def take(self, sku: str, quantity: int, preference: list[int]) -> dict[int, int]:
+        """Take ``quantity`` units from bins in ``preference`` order (all must be there)."""
+        out: dict[int, int] = {}
+        left = self.left[sku]
+        for loc in preference:
+            have = left.get(loc, 0)
+            if have <= 0:
+                continue
+            take = min(have, quantity)
+            out[loc] = take
+            left[loc] = have - take
+            quantity -= take
+            if quantity == 0:
+                return out
+        raise AssertionError("take() called for more units than are left")
+
+    def give_back(self, sku: str, bins: Mapping[int, int]) -> None:
+        left = self.left[sku]
+        for loc, units in bins.items():
+            left[loc] = left.get(loc, 0) + units
+
+
+def plan(
+    oracle: DistanceOracle,
+    wave: Wave,
+    *,
+    time_limit_s: float = 5.0,
+    seed: int = 0,
+    max_iterations: int | None = None,
+    with_path: bool = False,
+) -> WavePlan:
+    """Plan ``wave`` on ``oracle``'s layout within ``time_limit_s``; see the module docstring.
+
+    Raises
+    ------
+    InvalidInput
+        A malformed wave (:func:`picking.model.validate`).
+    NotFound
+        An unknown depot, or a stock bin the layout does not have.
+    """
+    started = time.perf_counter()
+    deadline = time.monotonic() + time_limit_s
+    validate(wave)
+    start = oracle.depot_location(wave.start_depot or oracle.depot_ids[0], "start_depot")
+    end = oracle.depot_location(wave.end_depot, "end_depot") if wave.end_depot else start
+    stock = _Stock(oracle, wave.stock)
+    lines, unserved, planned = _serve(oracle, wave, stock, start)
+    baseline_mm, baseline_batches = _baseline(oracle, wave, planned, start, end)
+    coster = RouteCoster(oracle, start, end)
+    items = _items(oracle, wave, planned, lines)
+    batcher = Batcher(items, wave.cart, coster, timing=wave.timing, seed=seed)
+    batches: list[list[int]] = []
+    iterations = 0
+    if items:
+        # Batch, choose bins for the batches found, batch again from there, choose again.
+        first_deadline = time.monotonic() + FIRST_ROUND_SHARE * max(deadline - time.monotonic(), 0)
+        result = batcher.solve(deadline=first_deadline, max_iterations=max_iterations)
+        batches, iterations = result.batches, result.iterations
+        if _reselect_bins(batches, lines, planned, stock, coster):
+            items = _items(oracle, wave, planned, lines)
+            batcher = Batcher(items, wave.cart, coster, timing=wave.timing, seed=seed + 1)
+        result = batcher.solve(deadline=deadline, max_iterations=max_iterations, initial=batches)
+        batches, iterations = result.batches, iterations + result.iterations
+        _reselect_bins(batches, lines, planned, stock, coster)
+    penalty = batcher.penalty_of(batches) if items else 0
+    out = _finish(oracle, wave, batches, planned, lines, start, end, with_path)
+    distance = sum(b.distance_mm for b in out)
+    single_choice = all(len(stock.left.get(x.sku, {})) <= 1 and len(x.bins) == 1 for x in lines)
+    proven = (
+        len(out) <= 1 and single_choice and all(b.route.status is RouteStatus.OPTIMAL for b in out)
+    )
+    return WavePlan(
+        batches=tuple(out),
+        unserved=tuple(unserved),
+        distance_mm=distance,
+        baseline_distance_mm=baseline_mm,
+        baseline_batches=baseline_batches,
+        lateness_penalty_mm=penalty,
+        status=RouteStatus.OPTIMAL if proven and penalty == 0 else RouteStatus.FEASIBLE,
+        solve_time_s=time.perf_counter() - started,
+        iterations=iterations,
+    )
+
+
+def _priority_order(orders: tuple[Order, ...]) -> list[int]:
+    return sorted(
+        range(len(orders)),
+        key=lambda i: (
+            -orders[i].priority,
+            orders[i].pick_by_s if orders[i].pick_by_s is not None else float("inf"),
+            i,
+        ),
+    )
+
+
+def _serve(
+    oracle: DistanceOracle, wave: Wave, stock: _Stock, start: int
+) -> tuple[list[_Line], list[UnservedLine], list[int]]:
+    """Decide which lines are served and take their units from the bins nearest the depot."""
+    lines: list[_Line] = []
+    unserved: list[UnservedLine] = []
+    planned: list[int] = []
+    near: dict[str, list[int]] = {}
+    for o in _priority_order(wave.orders):
+        order = wave.orders[o]
+        servable: list[tuple[int, OrderLine]] = []
+        wanted: dict[str, int] = defaultdict(int)
+        for j, line in enumerate(order.lines):
+            where = f"orders[{o}].lines[{j}]"
+            have = stock.total(line.sku) - wanted[line.sku]
+            if line.sku not in stock.left:
+                unserved.append(
+                    UnservedLine(
+                        order.id, j, line.sku, line.quantity, Unserved.UNKNOWN_SKU,
+                        f"{where}: no bin holds SKU {line.sku!r}",
+                    )
+                )  # fmt: skip
+            elif have < line.quantity:
+                unserved.append(
+                    UnservedLine(
+                        order.id, j, line.sku, line.quantity, Unserved.OUT_OF_STOCK,
+                        f"{where}: {line.quantity} of SKU {line.sku!r} asked, {max(have, 0)} left",
+                    )
+                )  # fmt: skip
+            else:
+                wanted[line.sku] += line.quantity
+                servable.append((j, line))
+        if not servable:
+            continue
+        load = order_load(wave.cart, tuple(x for _, x in servable), wave.sizes)
+        if not order_fits(wave.cart, load):
+            unserved += [
+                UnservedLine(
+                    order.id, j, x.sku, x.quantity, Unserved.LARGER_THAN_CART,
+                    f"orders[{o}]: {load.units} units in {load.lines} lines fit no cart",
+                )
+                for j, x in servable
+            ]  # fmt: skip
+            continue
+        planned.append(o)
+        for j, x in servable:
+            if x.sku not in near:
+                locs = list(stock.left[x.sku])
+                dist = oracle.matrix([start, *locs])[0, 1:]
+                near[x.sku] = [locs[k] for k in np.argsort(dist, kind="stable")]
+            lines.append(_Line(o, j, x.sku, x.quantity, stock.take(x.sku, x.quantity, near[x.sku])))
+    planned.sort()
+    return lines, unserved, planned
+
+
+def _items(
+    oracle: DistanceOracle, wave: Wave, planned: list[int], lines: list[_Line]
+) -> list[Item]:
+    """The batcher's view of every planned order: load, bins, centroid, due time, picks."""
+    by_order: dict[int, list[_Line]] = defaultdict(list)
+    for line in lines:
+        by_order[line.order].append(line)
+    items = []
+    for o in planned:
+        mine = by_order[o]
+        order = wave.orders[o]
+        load = order_load(wave.cart, tuple(OrderLine(x.sku, x.quantity) for x in mine), wave.sizes)
+        locs = frozenset(loc for x in mine for loc in x.bins)
+        points = np.array([oracle.point(loc) for loc in sorted(locs)], dtype=float)
+        centre = points.mean(axis=0)
+        items.append(
+            Item(
+                load=load,
+                locs=locs,
+                point=(float(centre[0]), float(centre[1])),
+                due_s=order.pick_by_s,
+                picks=sum(len(x.bins) for x in mine),
+            )
+        )
+    return items
+
+
+def _reselect_bins(
+    batches: list[list[int]],
+    lines: list[_Line],
+    planned: list[int],
+    stock: _Stock,
+    coster: RouteCoster,
+) -> bool:
+    """Move lines to the bins that shorten their batch's route most; whether any moved."""
+    batch_of = {planned[i]: b for b, members in enumerate(batches) for i in members}
+    in_batch: dict[int, list[_Line]] = defaultdict(list)
+    for line in lines:
+        in_batch[batch_of[line.order]].append(line)
+    moved = False
+    for members in in_batch.values():
+        for line in members:
+            options = stock.left.get(line.sku, {})
+            if len(line.bins) != 1 or not any(
+                units >= line.quantity for loc, units in options.items() if loc not in line.bins
+            ):
+                continue
+            (current,) = line.bins
+            others = frozenset(loc for x in members if x is not line for loc in x.bins)
+            best_loc, best_cost = current, coster(others | {current})
+            for loc, units in sorted(options.items()):
+                if loc != current and units >= line.quantity:
+                    cost = coster(others | {loc})
+                    if cost < best_cost:
+                        best_loc, best_cost = loc, cost
+            if best_loc != current:
+                stock.give_back(line.sku, line.bins)
+                line.bins = stock.take(line.sku, line.quantity, [best_loc])
+                moved = True
+    return moved
+
+
+def _finish(
+    oracle: DistanceOracle,
+    wave: Wave,
+    batches: list[list[int]],
+    planned: list[int],
+    lines: list[_Line],
+    start: int,
+    end: int,
+    with_path: bool,
+) -> list[Batch]:
+    """Route every batch in full and list its picks in walking order, with totes."""
+    by_order: dict[int, list[_Line]] = defaultdict(list)
+    for line in lines:
+        by_order[line.order].append(line)
+    out = []
+    for members in batches:
+        orders = [planned[i] for i in members]
+        locs = sorted({loc for o in orders for x in by_order[o] for loc in x.bins})
+        result = route.solve(
+            oracle,
+            PickList(
+                tuple(oracle.location_id(loc) for loc in locs),
+                oracle.location_id(start),
+                oracle.location_id(end),
+            ),
+            time_limit_s=1.0,
+            with_path=with_path,
+        )
+        rank = {stop.bin_id: k for k, stop in enumerate(result.stops)}
+        picks = sorted(
+            (
+                PickLine(wave.orders[o].id, x.index, x.sku, oracle.location_id(loc), units)
+                for o in orders
+                for x in by_order[o]
+                for loc, units in x.bins.items()
+            ),
+            key=lambda p: (rank[p.bin_id], p.order_id, p.line_index),
+        )
+        totes: dict[str, tuple[int, ...]] = {}
+        next_tote = 0
+        for o in orders:
+            need = order_load(
+                wave.cart,
+                tuple(OrderLine(x.sku, x.quantity) for x in by_order[o]),
+                wave.sizes,
+            ).totes
+            totes[wave.orders[o].id] = tuple(range(next_tote, next_tote + need))
+            next_tote += need
+        out.append(Batch(tuple(wave.orders[o].id for o in orders), totes, tuple(picks), result))
+    return out
+
+
+def _baseline(
+    oracle: DistanceOracle, wave: Wave, planned: list[int], start: int, end: int
+) -> tuple[int, int]:
+    """First-come-first-served carts, first bin by id, S-shape (or pick list order) walks."""
+    left = {
+        sku: dict(sorted((b, u) for b, u in bins.items() if u > 0))
+        for sku, bins in wave.stock.items()
+    }
+    carts: list[list[str]] = []
+    load = Load()
+    for o in planned:
+        order = wave.orders[o]
+        bins: list[str] = []
+        taken: list[OrderLine] = []
+        for line in order.lines:
+            held = left.get(line.sku, {})
+            if sum(held.values()) < line.quantity:
+                continue
+            need = line.quantity
+            for bin_id in held:
+                take = min(held[bin_id], need)
+                if take:
+                    held[bin_id] -= take
+                    need -= take
+                    bins.append(bin_id)
+                if need == 0:
+                    break
+            taken.append(line)
+        mine = order_load(wave.cart, tuple(taken), wave.sizes)
+        if not carts or not fits(wave.cart, load + mine):
+            carts.append([])
+            load = Load()
+        carts[-1] += bins
+        load = load + mine
+    total = 0
+    baseline = Baseline.S_SHAPE if oracle.rectangular is not None else Baseline.AS_GIVEN
+    for bins in carts:
+        if not bins:
+            continue
+        result = route.solve(
+            oracle,
+            PickList(tuple(bins), oracle.location_id(start), oracle.location_id(end)),
+            baseline=baseline,
+            time_limit_s=0.01,
+        )
+        total += result.baseline_distance_mm
+    return total, len(carts)
