@@ -1,0 +1,302 @@
+"""Wave planning: every line served once or reported, capacities and stock hold, distances are
+the routes' own, and tiny waves match an exhaustive search over every batching."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+
+import pytest
+
+from picking.model import Cart, Order, OrderLine, SkuSize, Timing, Wave, fits, order_load
+from picking.wave import Unserved, WavePlan, plan
+from routing import tsp
+from routing.errors import InvalidInput
+from routing.oracle import DistanceOracle
+from tests.factories import henn_waescher, random_graph_layout
+
+
+@pytest.fixture(scope="module")
+def hw() -> DistanceOracle:
+    return DistanceOracle(henn_waescher())
+
+
+def random_wave(
+    oracle: DistanceOracle, rng: random.Random, n_orders: int, cart: Cart, lines: int = 6
+) -> Wave:
+    """Orders of 1-``lines`` lines over SKUs in one to three bins each, with scarce stock."""
+    bins = list(oracle.bin_ids)
+    stock: dict[str, dict[str, int]] = {}
+    for k in range(40):
+        stock[f"S{k}"] = {b: rng.randint(1, 6) for b in rng.sample(bins, rng.randint(1, 3))}
+    orders = []
+    for i in range(n_orders):
+        skus = rng.sample([*stock, "NOPE"], rng.randint(1, lines))
+        orders.append(
+            Order(f"o{i}", tuple(OrderLine(s, rng.randint(1, 4)) for s in skus), priority=i % 2)
+        )
+    return Wave(tuple(orders), cart, stock)
+
+
+def walk_mm(oracle: DistanceOracle, plan_: WavePlan) -> Iterator[tuple[int, int]]:
+    """(reported, recomputed) distance of every batch: start -> stops in order -> end."""
+    for batch in plan_.batches:
+        r = batch.route
+        stops = [r.start_depot, *(s.bin_id for s in r.stops), r.end_depot]
+        locs = [
+            oracle.depot_location(x) if x in oracle.depot_ids else oracle.bin_location(x)
+            for x in stops
+        ]
+        yield batch.distance_mm, sum(oracle.distance(a, b) for a, b in itertools.pairwise(locs))
+
+
+def check_plan(oracle: DistanceOracle, wave: Wave, result: WavePlan) -> None:
+    """Every invariant a plan must keep, recomputed from the wave."""
+    served: dict[tuple[str, int], int] = defaultdict(int)
+    taken: Counter[tuple[str, str]] = Counter()
+    seen_orders: list[str] = []
+    for batch in result.batches:
+        seen_orders += batch.order_ids
+        lines = {(p.order_id, p.line_index) for p in batch.picks}
+        load = sum(
+            (
+                order_load(wave.cart, (o.lines[j],), wave.sizes)
+                for o in wave.orders
+                for j in range(len(o.lines))
+                if (o.id, j) in lines
+            ),
+            start=order_load(wave.cart, (), wave.sizes),
+        )
+        assert fits(wave.cart, load.__class__(load.units, load.volume_l, load.weight_kg,
+                                               load.lines, 0, len(batch.order_ids)))  # fmt: skip
+        if wave.cart.totes:
+            used = [t for totes in batch.totes.values() for t in totes]
+            assert len(used) == len(set(used)) and all(0 <= t < wave.cart.totes for t in used)
+        stop_bins = [s.bin_id for s in batch.route.stops]
+        assert [p.bin_id for p in batch.picks] == sorted(
+            (p.bin_id for p in batch.picks), key=stop_bins.index
+        )
+        for p in batch.picks:
+            assert p.order_id in batch.order_ids
+            served[(p.order_id, p.line_index)] += p.quantity
+            taken[(p.sku, p.bin_id)] += p.quantity
+    assert len(seen_orders) == len(set(seen_orders))
+    reported = {(u.order_id, u.line_index) for u in result.unserved}
+    for order in wave.orders:
+        for j, line in enumerate(order.lines):
+            key = (order.id, j)
+            assert (key in served) != (key in reported), f"{key} served and reported, or neither"
+            if key in served:
+                assert served[key] == line.quantity
+    for (sku, bin_id), units in taken.items():
+        assert units <= wave.stock[sku][bin_id]
+    walked = list(walk_mm(oracle, result))
+    assert all(reported_mm == actual for reported_mm, actual in walked)
+    assert result.distance_mm == sum(b.distance_mm for b in result.batches)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_waves_keep_every_invariant(hw: DistanceOracle, seed: int) -> None:
+    """Scarce, multi-bin stock and an unknown SKU: lines are served once or reported."""
+    rng = random.Random(seed)
+    cart = Cart(capacity_units=20, max_orders=4, max_lines=12)
+    wave = random_wave(hw, rng, 25, cart)
+    result = plan(hw, wave, time_limit_s=0.5, seed=seed)
+    check_plan(hw, wave, result)
+    reasons = {u.reason for u in result.unserved}
+    assert Unserved.UNKNOWN_SKU in reasons
+    assert all("orders[" in u.message for u in result.unserved)
+
+
+def test_graph_layout_waves_keep_every_invariant() -> None:
+    """The same on a general graph layout with one-way segments."""
+    rng = random.Random(3)
+    oracle = DistanceOracle(random_graph_layout(rng, n_bins=60))
+    wave = random_wave(oracle, rng, 15, Cart(capacity_units=15))
+    result = plan(oracle, wave, time_limit_s=0.5)
+    check_plan(oracle, wave, result)
+
+
+def partitions(items: list[int]) -> Iterator[list[list[int]]]:
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in partitions(rest):
+        for k in range(len(part)):
+            yield [*part[:k], [first, *part[k]], *part[k + 1 :]]
+        yield [[first], *part]
+
+
+def test_tiny_waves_match_exhaustive_search(hw: DistanceOracle) -> None:
+    """Up to 6 orders: the plan's total equals the best over every capacity-feasible batching,
+    each batch priced by Held-Karp on the oracle's matrix (independent of the ladder DP)."""
+    rng = random.Random(9)
+    depot = hw.depot_location("DEPOT")
+    for trial in range(8):
+        n = rng.randint(3, 6)
+        bins = rng.sample(list(hw.bin_ids), 3 * n)
+        stock = {f"S{k}": {b: 10} for k, b in enumerate(bins)}
+        orders = tuple(
+            Order(f"o{i}", tuple(OrderLine(f"S{k}", 1) for k in picks))
+            for i in range(n)
+            for picks in (rng.sample(range(3 * n), rng.randint(1, 3)),)
+        )
+        cart = Cart(capacity_units=rng.randint(3, 6))
+        wave = Wave(orders, cart, stock)
+        result = plan(hw, wave, time_limit_s=0.5, seed=trial)
+        check_plan(hw, wave, result)
+
+        def price(members: list[int], stock: dict[str, dict[str, int]] = stock,
+                  orders: tuple[Order, ...] = orders) -> int:  # fmt: skip
+            locs = {
+                hw.bin_location(next(iter(stock[x.sku]))) for i in members for x in orders[i].lines
+            }
+            matrix = hw.matrix([depot, depot, *sorted(locs)])
+            return tsp.held_karp(matrix, 0, 1)[1]
+
+        best = min(
+            sum(price(b) for b in part)
+            for part in partitions(list(range(n)))
+            if all(sum(len(orders[i].lines) for i in b) <= cart.capacity_units for b in part)
+        )
+        assert result.distance_mm == best, f"trial {trial}"
+
+
+def test_a_line_is_picked_from_the_bin_nearest_its_cart(hw: DistanceOracle) -> None:
+    """A SKU in a bin by the depot and one beside the cart's other picks: the latter wins."""
+    wave = Wave(
+        (Order("far", (OrderLine("A", 1), OrderLine("B", 2))),),
+        Cart(capacity_units=10),
+        {"A": {"A09-B1-040L": 5}, "B": {"A01-B1-001L": 9, "A09-B1-041R": 2}},
+    )
+    result = plan(hw, wave, time_limit_s=0.3)
+    assert {p.bin_id for p in result.batches[0].picks} == {"A09-B1-040L", "A09-B1-041R"}
+    assert result.status.value == "feasible"  # a bin choice is not proven optimal
+
+
+def test_a_line_is_split_over_bins_when_one_lacks_units(hw: DistanceOracle) -> None:
+    wave = Wave(
+        (Order("o", (OrderLine("A", 5),)),),
+        Cart(capacity_units=10),
+        {"A": {"A02-B1-010L": 3, "A05-B1-010L": 3}},
+    )
+    result = plan(hw, wave, time_limit_s=0.3)
+    assert sorted(p.quantity for p in result.batches[0].picks) == [2, 3]
+    check_plan(hw, wave, result)
+
+
+def test_unservable_lines_and_orders_are_reported(hw: DistanceOracle) -> None:
+    """Unknown SKU, too few units, and an order larger than a cart each get their reason."""
+    wave = Wave(
+        (
+            Order("a", (OrderLine("X", 1), OrderLine("A", 4))),
+            Order("b", (OrderLine("A", 2), OrderLine("B", 1))),
+            Order("huge", (OrderLine("B", 30),)),
+        ),
+        Cart(capacity_units=10),
+        {"A": {"A01-B1-005L": 5}, "B": {"A02-B1-005L": 40}},
+    )
+    result = plan(hw, wave, time_limit_s=0.3)
+    reasons = {(u.order_id, u.line_index): u.reason for u in result.unserved}
+    assert reasons == {
+        ("a", 0): Unserved.UNKNOWN_SKU,
+        ("b", 0): Unserved.OUT_OF_STOCK,  # order a took 4 of the 5 units first
+        ("huge", 0): Unserved.LARGER_THAN_CART,
+    }
+    message = next(u.message for u in result.unserved if u.order_id == "b")
+    assert "orders[1].lines[0]" in message and "1 left" in message
+    check_plan(hw, wave, result)
+
+
+def test_totes_and_volume(hw: DistanceOracle) -> None:
+    """Orders get totes of their own; a big order spans several; volume limits hold."""
+    rng = random.Random(4)
+    bins = list(hw.bin_ids)
+    stock = {f"S{k}": {bins[k * 7]: 50} for k in range(30)}
+    sizes = {sku: SkuSize(volume_l=rng.choice([0.5, 1.0, 2.0]), weight_kg=1.0) for sku in stock}
+    orders = tuple(
+        Order(
+            f"o{i}", tuple(OrderLine(f"S{k}", rng.randint(1, 5)) for k in rng.sample(range(30), 3))
+        )
+        for i in range(12)
+    )
+    cart = Cart(totes=4, tote_units=10, tote_volume_l=12.0, orders_may_span_totes=True,
+                capacity_weight_kg=40)  # fmt: skip
+    wave = Wave(orders, cart, stock, sizes)
+    result = plan(hw, wave, time_limit_s=0.5)
+    check_plan(hw, wave, result)
+    for batch in result.batches:
+        assert sum(len(t) for t in batch.totes.values()) <= 4
+        for order_id, totes in batch.totes.items():
+            order = next(o for o in orders if o.id == order_id)
+            need = order_load(cart, order.lines, sizes).totes
+            assert len(totes) == need >= 1
+    with pytest.raises(InvalidInput) as missing:
+        plan(hw, Wave(orders, cart, stock), time_limit_s=0.1)
+    assert "orders[0].lines[0].sku" in {v.field for v in missing.value.violations}
+
+
+def test_pick_by_times_cost_a_penalty_and_are_scheduled_first(hw: DistanceOracle) -> None:
+    """With one picker, the order due soonest goes out in the first cart."""
+    rng = random.Random(5)
+    wave = random_wave(hw, rng, 12, Cart(capacity_units=8), lines=3)
+    due = [Order(o.id, o.lines, pick_by_s=(60.0 if k == 7 else None)) for k, o in
+           enumerate(wave.orders)]  # fmt: skip
+    timed = Wave(tuple(due), wave.cart, wave.stock, timing=Timing(pickers=1))
+    result = plan(hw, timed, time_limit_s=0.5)
+    check_plan(hw, timed, result)
+    assert plan(hw, wave, time_limit_s=0.2).lateness_penalty_mm == 0
+    first = min(result.batches, key=lambda b: b.distance_mm if "o7" in b.order_ids else 1e18)
+    assert "o7" in first.order_ids
+    late_s = max(0.0, first.distance_mm / 1000 + 10.0 * len(first.picks) - 60.0)
+    assert result.lateness_penalty_mm == round(late_s * 1000)
+
+
+def test_same_seed_same_plan(hw: DistanceOracle) -> None:
+    """With an iteration cap, the plan depends on the seed only."""
+    wave = random_wave(hw, random.Random(6), 20, Cart(capacity_units=12))
+    a = plan(hw, wave, time_limit_s=30, seed=3, max_iterations=15)
+    b = plan(hw, wave, time_limit_s=30, seed=3, max_iterations=15)
+    assert [x.order_ids for x in a.batches] == [x.order_ids for x in b.batches]
+    assert [x.picks for x in a.batches] == [x.picks for x in b.batches]
+
+
+def test_the_plan_beats_first_come_first_served_s_shape(hw: DistanceOracle) -> None:
+    """On a Henn-Waescher style wave the plan walks clearly less than FCFS + S-shape."""
+    rng = random.Random(8)
+    bins = list(hw.bin_ids)
+    stock = {f"S{k}": {b: 100} for k, b in enumerate(bins)}
+    orders = tuple(
+        Order(f"o{i}", tuple(OrderLine(f"S{k}", 1) for k in picks))
+        for i in range(30)
+        for picks in (rng.sample(range(len(bins)), rng.randint(5, 25)),)
+    )
+    wave = Wave(orders, Cart(capacity_units=45), stock)
+    result = plan(hw, wave, time_limit_s=2, max_iterations=200)
+    check_plan(hw, wave, result)
+    assert result.distance_mm < 0.85 * result.baseline_distance_mm
+
+
+def test_invalid_waves_name_every_field(hw: DistanceOracle) -> None:
+    wave = Wave(
+        (Order("", ()), Order("x", (OrderLine("", 0),)), Order("x", (OrderLine("A", 1),))),
+        Cart(capacity_units=-1, tote_units=3),
+        {},
+        timing=Timing(pickers=0),
+    )
+    with pytest.raises(InvalidInput) as error:
+        plan(hw, wave)
+    fields = {v.field for v in error.value.violations}
+    assert {
+        "orders[0].id",
+        "orders[0].lines",
+        "orders[1].lines[0].sku",
+        "orders[1].lines[0].quantity",
+        "orders[2].id",
+        "cart.capacity_units",
+        "cart.totes",
+        "timing",
+    } <= fields
