@@ -121,12 +121,12 @@ class _Stock:
     def __init__(self, oracle: DistanceOracle, stock: Mapping[str, Mapping[str, int]]) -> None:
         self.left: dict[str, dict[int, int]] = {}
         for sku, bins in stock.items():
-            held = {}
-            for bin_id, units in bins.items():
-                if units > 0:
-                    held[oracle.bin_location(bin_id, f"stock[{sku!r}]")] = int(units)
-            if held:
-                self.left[sku] = held
+            # A SKU with no unit left is known (out of stock), not unknown.
+            self.left[sku] = {
+                oracle.bin_location(bin_id, f"stock[{sku!r}]"): int(units)
+                for bin_id, units in bins.items()
+                if units > 0
+            }
 
     def total(self, sku: str) -> int:
         return sum(self.left.get(sku, {}).values())

@@ -15,6 +15,7 @@ from warehouse.v1 import common_pb2, layout_pb2, routing_pb2
 
 from routing.errors import FieldViolation, InvalidInput
 from routing.layout import Bin, Depot, GraphLayout, Junction, Segment, Side, Spot
+from routing.oracle import Waypoint
 from routing.rectangular import (
     DEFAULT_BIN_ID_FORMAT,
     RectangularBin,
@@ -222,6 +223,11 @@ def validated_response(
     )
 
 
+def waypoint(point: Waypoint) -> common_pb2.Waypoint:
+    """The proto form of a path point."""
+    return common_pb2.Waypoint(x_m=point.x_m, y_m=point.y_m, junction=point.junction)
+
+
 def route_response(result: RouteResult, label: str) -> routing_pb2.PlanRouteResponse:
     """The ``PlanRouteResponse`` of a solved route."""
     distance_m = result.distance_mm / 1000
@@ -243,7 +249,7 @@ def route_response(result: RouteResult, label: str) -> routing_pb2.PlanRouteResp
         status=_STATUS_TO_PROTO[result.status],
         solver=result.solver,
         solve_time=seconds_to_duration(result.solve_time_s),
-        path=[common_pb2.Waypoint(x_m=w.x_m, y_m=w.y_m, junction=w.junction) for w in result.path],
+        path=[waypoint(w) for w in result.path],
         start_depot=result.start_depot,
         end_depot=result.end_depot,
     )

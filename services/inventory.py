@@ -773,12 +773,15 @@ class InventoryStore:
         *,
         level: Level,
         ttl_s: float,
+        replace: bool = False,
         now: float | None = None,
     ) -> ReserveResult:
         """Hold every line's units for ``ttl_s`` seconds, or none of them.
 
         A repeat of the same reservation (same id and lines) is a duplicate and changes
-        nothing; the same id with other lines is invalid.
+        nothing. The same id with other lines is invalid, unless ``replace``: then the new lines
+        replace the old ones in one step (a replanned wave), the old units counting as
+        available to it; when the new lines cannot all be held, the old reservation stays.
         """
         now = time.time() if now is None else now
         problems: list[FieldViolation] = []
@@ -809,21 +812,27 @@ class InventoryStore:
                 "AND reservation_id = ? AND expires_at > ?",
                 (site, reservation_id, now),
             ).fetchone()
-            if row is not None:
-                if row[0] != fingerprint:
-                    raise InvalidInput.single(
-                        "reservation_id",
-                        f"{reservation_id!r} is already held with other lines",
-                    )
+            if row is not None and row[0] == fingerprint:
                 return ReserveResult(
                     site, reservation_id, True, True, current.version, float(row[1])
+                )
+            if row is not None and not replace:
+                raise InvalidInput.single(
+                    "reservation_id", f"{reservation_id!r} is already held with other lines"
                 )
             wanted: dict[tuple[str, str], int] = defaultdict(int)
             for line in lines:
                 wanted[(line.sku, line.bin)] += line.quantity
             have = {
                 (x.sku, x.bin): x.available
-                for x in self._lines(tx, site, current.generation, now, skus=[k[0] for k in wanted])
+                for x in self._lines(
+                    tx,
+                    site,
+                    current.generation,
+                    now,
+                    skus=[k[0] for k in wanted],
+                    exclude_reservation=reservation_id,
+                )
             }
             shortages = [
                 Shortage(i, x.sku, x.bin, x.quantity, have.get((x.sku, x.bin), 0))
@@ -834,7 +843,7 @@ class InventoryStore:
                 return ReserveResult(
                     site, reservation_id, False, False, current.version, 0.0, shortages
                 )
-            # An expired reservation of the same id may linger until maintenance.
+            # The replaced one, or an expired one lingering until maintenance.
             self._drop_reservation(tx, site, reservation_id)
             expires = now + ttl_s
             tx.execute(
@@ -885,11 +894,13 @@ class InventoryStore:
         *,
         skus: Sequence[str] = (),
         bins: Sequence[str] = (),
+        exclude_reservation: str = "",
         now: float | None = None,
     ) -> SiteStock | None:
         """Stock of a site by SKU or by bin (or both: the lines matching both), or None.
 
-        Everything comes from one consistent state, the one ``version`` names.
+        Everything comes from one consistent state, the one ``version`` names. Units held by
+        ``exclude_reservation`` count as available (for replanning the wave that holds them).
         """
         now = time.time() if now is None else now
         with self.db.read() as tx:
@@ -898,7 +909,15 @@ class InventoryStore:
             ).fetchone()
             if row is None:
                 return None
-            lines = self._lines(tx, site, int(row[1]), now, skus=skus, bins=bins)
+            lines = self._lines(
+                tx,
+                site,
+                int(row[1]),
+                now,
+                skus=skus,
+                bins=bins,
+                exclude_reservation=exclude_reservation,
+            )
         return SiteStock(site, Level(row[0]), int(row[2]), lines)
 
     def stock_at_fcs(
@@ -929,9 +948,11 @@ class InventoryStore:
         *,
         skus: Sequence[str] = (),
         bins: Sequence[str] = (),
+        exclude_reservation: str = "",
     ) -> list[StockLine]:
         conds, params = ["site = ?", "generation = ?"], [site, generation]
-        reserved_conds, reserved_params = ["l.site = ?", "r.expires_at > ?"], [site, now]
+        reserved_conds = ["l.site = ?", "r.expires_at > ?", "l.reservation_id <> ?"]
+        reserved_params: list[object] = [site, now, exclude_reservation]
         for column, values in (("sku", skus), ("bin", bins)):
             if values:
                 cond, extra = tx.in_list(column, sorted(set(values)))

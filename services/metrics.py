@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 
+from picking.wave import WavePlan
 from routing.route import RouteResult
 from services.interceptors import ServerInterceptor, status_code, wrap_handler
 
@@ -112,6 +113,31 @@ class ServerMetrics:
             buckets=SAVING_BUCKETS,
             registry=r,
         )
+        self.waves = Counter(
+            "warehouse_waves_planned_total", "Picking waves planned.", ("status",), registry=r
+        )
+        self.wave_batches = Histogram(
+            "warehouse_wave_batches",
+            "Carts (batches) per planned wave.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=r,
+        )
+        self.wave_distance = Counter(
+            "warehouse_wave_distance_meters_total",
+            "Walking distance of the planned waves.",
+            registry=r,
+        )
+        self.wave_baseline_distance = Counter(
+            "warehouse_wave_baseline_distance_meters_total",
+            "Walking distance first-come-first-served carts with S-shape routes would need.",
+            registry=r,
+        )
+        self.wave_unserved = Counter(
+            "warehouse_wave_unserved_lines_total",
+            "Order lines left out of planned waves, by reason.",
+            ("reason",),
+            registry=r,
+        )
         self.inventory_events = Counter(
             "warehouse_inventory_events_total",
             "Inventory events received, by outcome (applied, duplicate, rejected) and reason.",
@@ -132,6 +158,15 @@ class ServerMetrics:
         self.saved.labels(baseline).inc(saved_mm / 1000)
         if result.baseline_distance_mm > 0:
             self.saving_ratio.labels(baseline).observe(saved_mm / result.baseline_distance_mm)
+
+    def observe_wave(self, result: WavePlan) -> None:
+        """Record one planned wave."""
+        self.waves.labels(result.status.value).inc()
+        self.wave_batches.observe(len(result.batches))
+        self.wave_distance.inc(result.distance_mm / 1000)
+        self.wave_baseline_distance.inc(result.baseline_distance_mm / 1000)
+        for line in result.unserved:
+            self.wave_unserved.labels(line.reason.value).inc()
 
     def serve(self, port: int, address: str = "127.0.0.1") -> int:
         """Serve ``/metrics`` over HTTP on ``port`` (0 picks one); return the bound port."""

@@ -15,10 +15,12 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import TypeVar
 
 from routing import route, tsp
 from routing.errors import FieldViolation, InvalidInput, NotFound
@@ -29,6 +31,8 @@ from services.layouts import LayoutRegistry
 from services.store import LayoutStore
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,46 @@ class RoutePlanner:
             out.append(result.rebuild() if isinstance(result, _Failure) else result)
         return out
 
+    def run(
+        self,
+        fn: Callable[..., T],
+        warehouse_id: str,
+        *args: object,
+        deadline: float | None = None,
+    ) -> T:
+        """``fn(oracle, *args)`` on the warehouse's oracle, in a worker process when there are
+        workers (``fn`` and its arguments must pickle), else in this thread.
+
+        Raises
+        ------
+        InvalidInput, NotFound
+            From ``fn``, as raised.
+        DeadlineExceeded
+            The worker did not answer before ``deadline`` (``time.monotonic()`` seconds).
+        """
+        if self._pool is None:
+            return fn(self.registry.oracle(warehouse_id), *args)
+        try:
+            future = self._pool.submit(_run_in_worker, fn, warehouse_id, args)
+        except BrokenProcessPool:
+            self._replace_pool(self._pool)
+            assert self._pool is not None
+            future = self._pool.submit(_run_in_worker, fn, warehouse_id, args)
+        timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        try:
+            result = future.result(timeout=timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise DeadlineExceeded("the solve did not finish before the deadline") from None
+        except BrokenProcessPool:
+            pool = self._pool
+            if pool is not None and getattr(pool, "_broken", False):
+                self._replace_pool(pool)
+            raise
+        if isinstance(result, _Failure):
+            raise result.rebuild()
+        return result  # type: ignore[return-value]
+
     def _fast(self, job: RouteJob) -> bool:
         """Whether ``job`` goes to an exact solver (shipping it to a worker would cost more)."""
         return _exact(self.registry.oracle(job.warehouse_id), job)
@@ -277,6 +321,18 @@ def _warm(warehouse_ids: list[str], hold_s: float) -> int:
         _worker_registry.oracle(warehouse_id)
     time.sleep(hold_s)  # keep this worker busy so the next warm-up task starts another one
     return os.getpid()
+
+
+def _run_in_worker(
+    fn: Callable[..., object], warehouse_id: str, args: tuple[object, ...]
+) -> object:
+    assert _worker_registry is not None
+    try:
+        return fn(_worker_registry.oracle(warehouse_id), *args)
+    except InvalidInput as exc:
+        return _Failure(violations=exc.violations)
+    except NotFound as exc:
+        return _Failure(not_found=(exc.kind, exc.name, exc.field))
 
 
 def _solve_in_worker(job: RouteJob, deadline: float | None) -> RouteResult | _Failure:

@@ -21,6 +21,22 @@ from services.planner import RouteJob, RoutePlanner
 _NO_DEADLINE_S = 365 * 24 * 3600.0
 
 
+def call_deadline(context: grpc.ServicerContext, margin_s: float) -> float | None:
+    """The call's deadline minus ``margin_s``, in ``time.monotonic()`` seconds (None: none).
+
+    Raises
+    ------
+    DeadlineExceeded
+        The deadline leaves no more than the margin.
+    """
+    remaining = context.time_remaining()
+    if remaining is None or remaining > _NO_DEADLINE_S:
+        return None
+    if remaining <= margin_s:
+        raise DeadlineExceeded("the deadline leaves no time to solve")
+    return time.monotonic() + remaining - margin_s
+
+
 class SolveSlots:
     """At most ``limit`` solve calls at once.
 
@@ -90,13 +106,7 @@ class RoutingService(routing_pb2_grpc.RoutingServiceServicer):
         self._margin_s = deadline_margin_s
 
     def _deadline(self, context: grpc.ServicerContext) -> float | None:
-        """The call's deadline minus the margin, in ``time.monotonic()`` seconds."""
-        remaining = context.time_remaining()
-        if remaining is None or remaining > _NO_DEADLINE_S:
-            return None
-        if remaining <= self._margin_s:
-            raise DeadlineExceeded("the deadline leaves no time to solve")
-        return time.monotonic() + remaining - self._margin_s
+        return call_deadline(context, self._margin_s)
 
     def _job(self, request: routing_pb2.PlanRouteRequest) -> RouteJob:
         return RouteJob(

@@ -1,4 +1,4 @@
-"""One process serving every service: Layout, Routing and Inventory, health and reflection.
+"""One process serving every service: Layout, Routing, Inventory and Picking, health, reflection.
 
 Run it with ``python -m services.server`` (or ``warehouse-server``); ``--help`` lists the
 settings, each also readable from a ``WAREHOUSE_*`` environment variable.
@@ -22,6 +22,8 @@ from warehouse.v1 import (
     inventory_pb2_grpc,
     layout_pb2,
     layout_pb2_grpc,
+    picking_pb2,
+    picking_pb2_grpc,
     routing_pb2,
     routing_pb2_grpc,
 )
@@ -35,6 +37,7 @@ from services.inventory_service import InventoryService, load_stock_files
 from services.layout_service import LayoutService
 from services.layouts import LayoutRegistry
 from services.metrics import MetricsInterceptor, ServerMetrics
+from services.picking_service import PickingService
 from services.planner import RoutePlanner
 from services.routing_service import RoutingService, SolveSlots
 from services.schema import MIGRATIONS
@@ -46,6 +49,7 @@ SERVICE_NAMES = (
     layout_pb2.DESCRIPTOR.services_by_name["LayoutService"].full_name,
     routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
     inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
+    picking_pb2.DESCRIPTOR.services_by_name["PickingService"].full_name,
 )
 
 
@@ -119,6 +123,17 @@ class WarehouseServer:
                 self.inventory,
                 self.registry,
                 self.metrics,
+                max_reservation_ttl_s=s.max_reservation_ttl_s,
+            ),
+            self._server,
+        )
+        picking_pb2_grpc.add_PickingServiceServicer_to_server(
+            PickingService(
+                self.planner,
+                self.inventory,
+                self.slots,
+                self.metrics,
+                deadline_margin_s=s.deadline_margin_s,
                 max_reservation_ttl_s=s.max_reservation_ttl_s,
             ),
             self._server,

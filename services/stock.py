@@ -8,7 +8,6 @@ one version, which the plan reports so that everyone can tell which state it use
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,8 +45,13 @@ def stock_for_plan(
     override: pb.StockOverride | None = None,
     *,
     field: str = "stock",
+    reservation_id: str = "",
 ) -> PlanStock:
     """The stock of ``skus`` at ``site`` for a plan; ``override`` (when given) wins.
+
+    Every SKU the site holds is a key, even with no unit available (so a plan can tell "out of
+    stock" from "unknown"). Units held by ``reservation_id`` count as available: a wave replanned
+    under its own reservation may keep its units.
 
     Raises
     ------
@@ -55,7 +59,7 @@ def stock_for_plan(
         An override line with an empty SKU, a negative quantity or a repeated SKU and bin.
     """
     wanted = set(skus)
-    available: dict[str, dict[str, int]] = defaultdict(dict)
+    available: dict[str, dict[str, int]] = {}
     if override is not None:
         problems: list[FieldViolation] = []
         for i, line in enumerate(override.lines):
@@ -68,18 +72,21 @@ def stock_for_plan(
                 problems.append(
                     FieldViolation(where, f"SKU {line.sku!r} in bin {line.bin_id!r} again")
                 )
-            elif line.sku in wanted and line.on_hand > 0:
-                available[line.sku][line.bin_id] = line.on_hand
+            elif line.sku in wanted:
+                bins = available.setdefault(line.sku, {})
+                if line.on_hand > 0:
+                    bins[line.bin_id] = line.on_hand
         if problems:
             raise InvalidInput(problems)
         return PlanStock(site, None, dict(available))
     if not wanted:
         state = store.state(site)
         return PlanStock(site, 0 if state is None else state.version, {})
-    stock = store.stock(site, skus=sorted(wanted))
+    stock = store.stock(site, skus=sorted(wanted), exclude_reservation=reservation_id)
     if stock is None:  # nothing recorded at this site yet: nothing available, version 0
         return PlanStock(site, 0, {})
     for held in stock.lines:
+        bins = available.setdefault(held.sku, {})
         if held.available > 0:
-            available[held.sku][held.bin] = held.available
+            bins[held.bin] = held.available
     return PlanStock(site, stock.version, dict(available))

@@ -354,3 +354,23 @@ def test_maintenance_removes_what_has_expired(store: InventoryStore) -> None:
             for t in ("reservations", "reservation_lines", "stock_uploads", "stock_events")
         ]
     assert counts == [0, 0, 0, 0]
+
+
+def test_a_replaced_reservation_swaps_its_lines_in_one_step(store: InventoryStore) -> None:
+    """replace=True: the old units count as available to the new lines; on a shortage the old
+    reservation stays as it was."""
+    apply(store, [ev(1, R, "A", 10)])
+    old = [ReservationLine("A", "B0", 8)]
+    store.reserve("W", "wave", old, level=Level.BIN, ttl_s=60, now=10)
+    bigger = [ReservationLine("A", "B0", 9)]
+    with pytest.raises(InvalidInput, match="other lines"):
+        store.reserve("W", "wave", bigger, level=Level.BIN, ttl_s=60, now=11)
+    swapped = store.reserve("W", "wave", bigger, level=Level.BIN, ttl_s=60, replace=True, now=11)
+    assert swapped.reserved and not swapped.duplicate
+    too_big = [ReservationLine("A", "B0", 11)]
+    short = store.reserve("W", "wave", too_big, level=Level.BIN, ttl_s=60, replace=True, now=12)
+    assert not short.reserved and [s.available for s in short.shortages] == [10]
+    held = store.stock("W", skus=["A"], now=13)
+    assert held is not None and [(x.reserved, x.available) for x in held.lines] == [(9, 1)]
+    mine = store.stock("W", skus=["A"], exclude_reservation="wave", now=13)
+    assert mine is not None and [x.available for x in mine.lines] == [10]
