@@ -1,7 +1,7 @@
 """One database for every store: SQLite (embedded default) or PostgreSQL (several replicas).
 
-The stores write their SQL once, with ``?`` placeholders and the column types of
-:data:`TYPES` as ``{blob}``/``{real}``/``{int}`` tokens in DDL; :class:`Database` adapts both to
+The stores write their SQL once, with ``?`` placeholders and the tokens of :data:`TYPES`
+(``{blob}``, ``{real}``, ``{int}``, ``{keyed}``) in DDL; :class:`Database` adapts both to
 the backend. A store asks for a transaction with :meth:`Database.write` (serialised per site by
 the store's own row lock, see :meth:`Tx.lock_clause`) or :meth:`Database.read` (one consistent
 snapshot of the data for everything read inside it), and never handles connections itself.
@@ -27,10 +27,25 @@ from typing import Any, Protocol
 
 Migration = tuple[str, ...]
 
-#: DDL type tokens per backend; ``{int}`` is 64-bit on both.
+#: DDL tokens per backend: ``{int}`` is 64-bit on both; ``{keyed}`` after a table with a
+#: primary key stores its rows in that key's B-tree on SQLite (one tree to write, not two);
+#: ``{keyed_updated}`` also leaves room in PostgreSQL's pages for rows updated in place (HOT
+#: updates, which skip the indexes: a batch's stock upsert took 40% less time).
 TYPES: dict[str, dict[str, str]] = {
-    "sqlite": {"blob": "BLOB", "real": "REAL", "int": "INTEGER"},
-    "postgresql": {"blob": "BYTEA", "real": "DOUBLE PRECISION", "int": "BIGINT"},
+    "sqlite": {
+        "blob": "BLOB",
+        "real": "REAL",
+        "int": "INTEGER",
+        "keyed": "WITHOUT ROWID",
+        "keyed_updated": "WITHOUT ROWID",
+    },
+    "postgresql": {
+        "blob": "BYTEA",
+        "real": "DOUBLE PRECISION",
+        "int": "BIGINT",
+        "keyed": "",
+        "keyed_updated": "WITH (fillfactor = 80)",
+    },
 }
 
 #: Busy timeout of SQLite connections: how long a writer waits for another process's write.
@@ -173,6 +188,7 @@ class SQLiteDatabase(Database):
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         db.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA cache_size=-65536")
         return db
 
     @contextmanager
@@ -228,12 +244,28 @@ class PostgresDatabase(Database):
         self._psycopg = psycopg
         self.target = dsn
         self._pool = ConnectionPool(
-            dsn, min_size=1, max_size=pool_size, open=True, kwargs={"autocommit": False}
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            open=True,
+            kwargs={"autocommit": False},
+            configure=self._configure,
         )
         self._migrate(migrations)
 
     def __repr__(self) -> str:
         return "PostgresDatabase(...)"  # the DSN may hold a password
+
+    @staticmethod
+    def _configure(conn: Any) -> None:
+        """Session settings of every pooled connection.
+
+        The stores' queries are key lookups. With the default ``random_page_cost`` (4, tuned for
+        spinning disks) the planner read a 100,000-row stock table whole for 1,000 SKUs (12 ms)
+        rather than probe its key (4.5 ms); 1.1 is the usual setting for SSDs.
+        """
+        conn.execute("SET random_page_cost = 1.1")
+        conn.commit()
 
     @contextmanager
     def write(self) -> Iterator[Tx]:

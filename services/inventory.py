@@ -26,6 +26,7 @@ on hand - reserved. Schema and table roles: :mod:`services.schema`.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import math
 import time
@@ -44,7 +45,7 @@ MAX_ID_LENGTH = 200
 MAX_QUANTITY = 10**12
 #: Rows per transaction while a snapshot loads.
 SNAPSHOT_CHUNK_ROWS = 20_000
-#: Rows deleted per transaction when a replaced generation is removed from SQLite.
+#: SKUs (all their rows) deleted per transaction when a replaced generation leaves SQLite.
 DELETE_SLICE_ROWS = 20_000
 #: How long a snapshot load may sit idle before maintenance discards it.
 ABANDONED_LOAD_S = 3600.0
@@ -105,7 +106,7 @@ class StockEvent:
     to_bin: str = ""
     reservation_id: str = ""
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A digest of everything but the id, to tell a repeat from a reused id."""
         text = "\x1f".join(
@@ -350,21 +351,48 @@ class _Stock:
         self.changed.add(key)
 
     def write(self) -> None:
-        """Write the changed rows back (a row at zero is deleted)."""
-        keep = [k for k in self.changed if self.units[k] != 0]
-        drop = [k for k in self.changed if self.units[k] == 0]
-        s, g = self.site, self.generation
-        if keep:
-            self.tx.executemany(
-                "INSERT INTO stock (site, generation, sku, bin, on_hand) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (site, generation, sku, bin) DO UPDATE SET on_hand = excluded.on_hand",
-                [(s, g, sku, b, self.units[(sku, b)]) for sku, b in keep],
-            )
-        if drop:
-            self.tx.executemany(
-                "DELETE FROM stock WHERE site = ? AND generation = ? AND sku = ? AND bin = ?",
-                [(s, g, sku, b) for sku, b in drop],
-            )
+        """Write the changed rows back (a row at zero is deleted).
+
+        On PostgreSQL as one statement per kind over arrays: a statement per row, even
+        pipelined, left most of a batch's time in the server's per-statement work.
+        """
+        keep = sorted(k for k in self.changed if self.units[k] != 0)
+        drop = sorted(k for k in self.changed if self.units[k] == 0)
+        s, g, tx = self.site, self.generation, self.tx
+        upsert = "ON CONFLICT (site, generation, sku, bin) DO UPDATE SET on_hand = excluded.on_hand"
+        if tx.dialect == "postgresql":
+            if keep:
+                tx.execute(
+                    "INSERT INTO stock (site, generation, sku, bin, on_hand) "
+                    "SELECT ?, ?, k.sku, k.bin, k.units "
+                    "FROM unnest(?::text[], ?::text[], ?::bigint[]) AS k(sku, bin, units) "
+                    + upsert,
+                    (
+                        s,
+                        g,
+                        [k[0] for k in keep],
+                        [k[1] for k in keep],
+                        [self.units[k] for k in keep],
+                    ),
+                )
+            if drop:
+                tx.execute(
+                    "DELETE FROM stock WHERE site = ? AND generation = ? AND (sku, bin) IN "
+                    "(SELECT * FROM unnest(?::text[], ?::text[]))",
+                    (s, g, [k[0] for k in drop], [k[1] for k in drop]),
+                )
+        else:
+            if keep:
+                tx.executemany(
+                    "INSERT INTO stock (site, generation, sku, bin, on_hand) "
+                    "VALUES (?, ?, ?, ?, ?) " + upsert,
+                    [(s, g, sku, b, self.units[(sku, b)]) for sku, b in keep],
+                )
+            if drop:
+                tx.executemany(
+                    "DELETE FROM stock WHERE site = ? AND generation = ? AND sku = ? AND bin = ?",
+                    [(s, g, sku, b) for sku, b in drop],
+                )
         self.changed.clear()
 
 
@@ -699,6 +727,7 @@ class InventoryStore:
                 )
         # The replaced generation is invisible from here on; remove it outside the switch.
         self._drop_generation(site, old)
+        self._analyze()
         if duplicate is not None:
             return duplicate
         return SnapshotResult(site, load.snapshot_id, False, version, load.rows, conflicts)
@@ -742,6 +771,17 @@ class InventoryStore:
             tx.execute("DELETE FROM stock_uploads WHERE generation = ?", (generation,))
         self._drop_generation(site, generation)
 
+    def _analyze(self) -> None:
+        """Refresh PostgreSQL's table statistics.
+
+        Without them (a new database, or a table whose size just changed by a snapshot) the
+        planner scans whole tables instead of using the keys: reads and event batches ran
+        30-1000x slower until autovacuum came round (benchmarks/results/inventory.md).
+        """
+        if self.db.dialect == "postgresql":
+            with self.db.write() as tx:
+                tx.execute("ANALYZE stock, stock_events, stock_sources, reservation_lines")
+
     def _drop_generation(self, site: str, generation: int) -> None:
         """Delete a generation's rows that no reader sees (any more, or yet).
 
@@ -758,9 +798,9 @@ class InventoryStore:
         while deleted >= DELETE_SLICE_ROWS:
             with self.db.write() as tx:
                 deleted = tx.execute(
-                    "DELETE FROM stock WHERE rowid IN (SELECT rowid FROM stock WHERE site = ? "
-                    "AND generation = ? LIMIT ?)",
-                    (site, generation, DELETE_SLICE_ROWS),
+                    "DELETE FROM stock WHERE site = ? AND generation = ? AND sku IN "
+                    "(SELECT DISTINCT sku FROM stock WHERE site = ? AND generation = ? LIMIT ?)",
+                    (site, generation, site, generation, DELETE_SLICE_ROWS),
                 ).rowcount
 
     # -- reservations -----------------------------------------------------------------------
@@ -1002,7 +1042,8 @@ class InventoryStore:
     # -- upkeep -----------------------------------------------------------------------------
 
     def maintain(self, now: float | None = None) -> MaintenanceResult:
-        """Remove expired reservations, event ids past retention and abandoned loads."""
+        """Remove expired reservations, event ids past retention and abandoned loads; refresh
+        PostgreSQL's statistics."""
         now = time.time() if now is None else now
         with self.db.write() as tx:
             expired = [
@@ -1025,6 +1066,7 @@ class InventoryStore:
             ]
         for site, generation in stale:
             self._discard_load(site, generation)
+        self._analyze()
         return MaintenanceResult(len(expired), max(pruned, 0), len(stale))
 
     def close(self) -> None:

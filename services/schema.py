@@ -1,8 +1,7 @@
 """The database schema of every store, as migrations applied in order by :mod:`services.db`.
 
-Never edit a migration once released: append a new one. Column types are the ``{blob}``,
-``{real}`` and ``{int}`` tokens of :data:`services.db.TYPES`, so one text serves SQLite and
-PostgreSQL.
+Never edit a migration once released: append a new one. Column types and table options are
+the tokens of :data:`services.db.TYPES`, so one text serves SQLite and PostgreSQL.
 
 Inventory tables
 ----------------
@@ -61,7 +60,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             bin TEXT NOT NULL,
             on_hand {int} NOT NULL,
             PRIMARY KEY (site, generation, sku, bin)
-        )
+        ) {keyed_updated}
         """,
         "CREATE INDEX stock_by_bin ON stock (site, generation, bin)",
         """
@@ -80,7 +79,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             version {int} NOT NULL,
             recorded_at {real} NOT NULL,
             PRIMARY KEY (site, event_id)
-        )
+        ) {keyed}
         """,
         "CREATE INDEX stock_events_by_source ON stock_events (site, source, sequence)",
         "CREATE INDEX stock_events_by_time ON stock_events (recorded_at)",
