@@ -254,6 +254,14 @@ class Batcher:
         evaluations = getattr(self.cost, "evaluations", 0)
         return BatchPlan(best, final.distance, penalty, iterations, evaluations)
 
+    def savings_plan(self) -> BatchPlan:
+        """The savings construction alone, without improvement (a reference for benchmarks)."""
+        state = self._savings()
+        evaluations = getattr(self.cost, "evaluations", 0)
+        return BatchPlan(
+            state.copy_assignment(), state.distance, self.penalty(state), 0, evaluations
+        )
+
     def _rebuild(self, batches: list[list[int]]) -> _State:
         state = _State(self.items, self.cost)
         for members in batches:
