@@ -46,8 +46,9 @@ MAX_ID_LENGTH = 200
 MAX_QUANTITY = 10**12
 #: Rows per transaction while a snapshot loads.
 SNAPSHOT_CHUNK_ROWS = 20_000
-#: SKUs (all their rows) deleted per transaction when a replaced generation leaves SQLite.
-DELETE_SLICE_ROWS = 20_000
+#: Rows (event ids, or SKUs with all their bins) deleted per transaction when a replaced
+#: generation or covered events leave the store, so writers never wait long for the lock.
+DELETE_SLICE_ROWS = 5_000
 #: How long a snapshot load may sit idle before maintenance discards it.
 ABANDONED_LOAD_S = 3600.0
 
@@ -704,10 +705,6 @@ class InventoryStore:
                 conflicts = self._carry_over(tx, site, load, now)
                 for source, mark in load.watermarks.items():
                     tx.execute(
-                        "DELETE FROM stock_events WHERE site = ? AND source = ? AND sequence <= ?",
-                        (site, source, mark),
-                    )
-                    tx.execute(
                         "INSERT INTO stock_sources (site, source, max_sequence, watermark) "
                         "VALUES (?, ?, ?, ?) ON CONFLICT (site, source) DO UPDATE SET "
                         "watermark = excluded.watermark, max_sequence = CASE WHEN "
@@ -728,9 +725,11 @@ class InventoryStore:
                     "VALUES (?, ?, ?, ?, ?)",
                     (site, load.snapshot_id, version, load.rows, now),
                 )
-        # The replaced generation is invisible from here on; remove it outside the switch.
+        # The replaced generation is invisible from here on, and the watermarks now answer for
+        # the events they cover: remove both outside the switch.
         self._drop_generation(site, old)
-        self._analyze()
+        if duplicate is None:
+            self._drop_covered_events(site, load.watermarks)
         if duplicate is not None:
             return duplicate
         return SnapshotResult(site, load.snapshot_id, False, version, load.rows, conflicts)
@@ -743,17 +742,17 @@ class InventoryStore:
         """
         if not load.watermarks:
             return []
-        cond, params = tx.in_list("source", sorted(load.watermarks))
+        marks = sorted(load.watermarks.items())
+        above = " OR ".join(["(source = ? AND sequence > ?)"] * len(marks))
         rows = tx.execute(
             "SELECT event_id, source, sequence, kind, sku, quantity, bin, to_bin, "
-            f"reservation_id FROM stock_events WHERE site = ? AND {cond} "
+            f"reservation_id FROM stock_events WHERE site = ? AND ({above}) "
             "ORDER BY version, source, sequence",
-            (site, *params),
+            (site, *(x for mark in marks for x in mark)),
         ).fetchall()
         events = [
             StockEvent(r[0], r[1], int(r[2]), EventKind(r[3]), r[4], int(r[5]), r[6], r[7], r[8])
             for r in rows
-            if int(r[2]) > load.watermarks[r[1]]
         ]
         if not events:
             return []
@@ -768,6 +767,20 @@ class InventoryStore:
                 )
         stock.write()
         return conflicts
+
+    def _drop_covered_events(self, site: str, watermarks: Mapping[str, int]) -> None:
+        """Forget logged events at or below the watermarks (in slices on SQLite)."""
+        for source, mark in sorted(watermarks.items()):
+            while True:
+                with self.db.write() as tx:
+                    deleted = tx.execute(
+                        "DELETE FROM stock_events WHERE site = ? AND event_id IN "
+                        "(SELECT event_id FROM stock_events "
+                        "WHERE site = ? AND source = ? AND sequence <= ? LIMIT ?)",
+                        (site, site, source, mark, DELETE_SLICE_ROWS),
+                    ).rowcount
+                if deleted < DELETE_SLICE_ROWS:
+                    break
 
     def _discard_load(self, site: str, generation: int) -> None:
         with self.db.write() as tx:
@@ -1008,15 +1021,23 @@ class InventoryStore:
             f"SELECT sku, bin, on_hand FROM stock WHERE {' AND '.join(conds)} ORDER BY sku, bin",
             params,
         ).fetchall()
-        held = {
-            (sku, bin_): int(total)
-            for sku, bin_, total in tx.execute(
-                "SELECT l.sku, l.bin, SUM(l.quantity) FROM reservation_lines l JOIN reservations r "
-                "ON r.site = l.site AND r.reservation_id = l.reservation_id "
-                f"WHERE {' AND '.join(reserved_conds)} GROUP BY l.sku, l.bin",
-                reserved_params,
-            ).fetchall()
-        }
+        held: dict[tuple[str, str], int] = {}
+        # Most reads find no active reservation at all: skip sending the keys a second time.
+        if tx.execute(
+            "SELECT 1 FROM reservations WHERE site = ? AND expires_at > ? "
+            "AND reservation_id <> ? LIMIT 1",
+            (site, now, exclude_reservation),
+        ).fetchone():
+            held = {
+                (sku, bin_): int(total)
+                for sku, bin_, total in tx.execute(
+                    "SELECT l.sku, l.bin, SUM(l.quantity) FROM reservation_lines l "
+                    "JOIN reservations r "
+                    "ON r.site = l.site AND r.reservation_id = l.reservation_id "
+                    f"WHERE {' AND '.join(reserved_conds)} GROUP BY l.sku, l.bin",
+                    reserved_params,
+                ).fetchall()
+            }
         return [StockLine(sku, b, int(q), held.get((sku, b), 0)) for sku, b, q in rows]
 
     def state(self, site: str) -> SiteState | None:
@@ -1176,6 +1197,8 @@ class SnapshotLoad:
             raise RuntimeError("snapshot load already committed or aborted")
         self._done = True
         try:
+            # Statistics that know the new rows before readers switch to them (PostgreSQL).
+            self.store._analyze()
             return self.store._commit_snapshot(self, time.time() if now is None else now)
         except BaseException:
             self.store._discard_load(self.site, self.generation)
