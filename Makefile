@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.routing_bench
 	$(BIN)/python -m benchmarks.grpc_bench
+	PYTHONPATH=.:protos $(BIN)/python -m benchmarks.inventory_bench
+	$(BIN)/python -m benchmarks.picking_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
