@@ -2,10 +2,12 @@
 
 Batching and bin selection ask for the same bin sets again and again (a move tried, undone, tried
 from the other side), so every answer is cached by the set of bin locations. On rectangular
-layouts the price is exact (the column DP of :mod:`routing.ladder`, a third of a millisecond for
-30 picks in one block); on graph layouts it is Held-Karp for short lists and a short local search
-beyond, the same methods the route service uses, with a small effort since a batch's final
-route is solved again in full.
+layouts with up to three cross aisles the price is exact (the column DP of :mod:`routing.ladder`:
+0.3 ms for 30 picks in one block, 3 ms in two). With more cross aisles that DP takes 70-400 ms
+for 10-30 picks (5 cross aisles, 100 aisles), far too slow to price thousands of candidate
+batches, so there, as on graph layouts, the price is Held-Karp for short lists and a short local
+search beyond (3-5 ms, equal to the exact length on the 30-pick lists measured). A batch's final
+route is solved again in full by :func:`routing.route.solve`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from routing import tsp
 from routing.ladder import route_length
 from routing.oracle import DistanceOracle
 
-#: Bins up to which graph-layout prices are exact (Held-Karp).
+#: Cross aisles up to which rectangular layouts are priced by the exact column DP.
+EXACT_LADDER_MAX_CROSS_AISLES = 3
+#: Bins up to which the other prices are exact (Held-Karp).
 EXACT_GRAPH_BINS = 11
 #: Local-search rounds spent on a graph-layout price beyond that.
 GRAPH_SEARCH_ITERATIONS = 3
@@ -27,7 +31,9 @@ class RouteCoster:
 
     def __init__(self, oracle: DistanceOracle, start: int, end: int) -> None:
         self.oracle, self.start, self.end = oracle, start, end
-        self.rect = oracle.rectangular
+        rect = oracle.rectangular
+        fast = rect is not None and rect.ladder.n_cross_aisles <= EXACT_LADDER_MAX_CROSS_AISLES
+        self.rect = rect if fast else None
         self._cache: dict[frozenset[int], int] = {frozenset(): int(oracle.distance(start, end))}
         self.evaluations = 0
         if self.rect is not None:

@@ -39,8 +39,11 @@ from routing import route
 from routing.oracle import DistanceOracle
 from routing.route import Baseline, PickList, RouteResult, RouteStatus
 
-#: Share of the time limit spent batching before the first bin re-selection.
+#: Share of the search time spent batching before the first bin re-selection.
 FIRST_ROUND_SHARE = 0.6
+#: Share of the time limit kept for solving the final routes (exact ones take milliseconds;
+#: on layouts where they take longer, each gets its share and falls back to its best route).
+FINISH_SHARE = 0.15
 
 
 class Unserved(enum.Enum):
@@ -172,7 +175,8 @@ def plan(
         An unknown depot, or a stock bin the layout does not have.
     """
     started = time.perf_counter()
-    deadline = time.monotonic() + time_limit_s
+    final_deadline = time.monotonic() + time_limit_s
+    deadline = final_deadline - FINISH_SHARE * time_limit_s
     validate(wave)
     start = oracle.depot_location(wave.start_depot or oracle.depot_ids[0], "start_depot")
     end = oracle.depot_location(wave.end_depot, "end_depot") if wave.end_depot else start
@@ -196,7 +200,7 @@ def plan(
         batches, iterations = result.batches, iterations + result.iterations
         _reselect_bins(batches, lines, planned, stock, coster)
     penalty = batcher.penalty_of(batches) if items else 0
-    out = _finish(oracle, wave, batches, planned, lines, start, end, with_path)
+    out = _finish(oracle, wave, batches, planned, lines, start, end, with_path, final_deadline)
     distance = sum(b.distance_mm for b in out)
     single_choice = all(len(stock.left.get(x.sku, {})) <= 1 and len(x.bins) == 1 for x in lines)
     proven = (
@@ -352,13 +356,17 @@ def _finish(
     start: int,
     end: int,
     with_path: bool,
+    deadline: float,
 ) -> list[Batch]:
-    """Route every batch in full and list its picks in walking order, with totes."""
+    """Route every batch in full and list its picks in walking order, with totes.
+
+    Each route gets an equal share of the time left before ``deadline`` (at least 5 ms).
+    """
     by_order: dict[int, list[_Line]] = defaultdict(list)
     for line in lines:
         by_order[line.order].append(line)
     out = []
-    for members in batches:
+    for k, members in enumerate(batches):
         orders = [planned[i] for i in members]
         locs = sorted({loc for o in orders for x in by_order[o] for loc in x.bins})
         result = route.solve(
@@ -368,7 +376,7 @@ def _finish(
                 oracle.location_id(start),
                 oracle.location_id(end),
             ),
-            time_limit_s=1.0,
+            time_limit_s=max((deadline - time.monotonic()) / (len(batches) - k), 0.005),
             with_path=with_path,
         )
         rank = {stop.bin_id: k for k, stop in enumerate(result.stops)}
@@ -434,11 +442,9 @@ def _baseline(
     for bins in carts:
         if not bins:
             continue
-        result = route.solve(
+        total += route.baseline_distance(
             oracle,
             PickList(tuple(bins), oracle.location_id(start), oracle.location_id(end)),
             baseline=baseline,
-            time_limit_s=0.01,
         )
-        total += result.baseline_distance_mm
     return total, len(carts)

@@ -230,6 +230,19 @@ def solve(
     )
 
 
+def baseline_distance(
+    oracle: DistanceOracle, pick_list: PickList, *, baseline: Baseline = Baseline.AUTO
+) -> int:
+    """Length in mm of the baseline policy's route through ``pick_list``, without solving it.
+
+    For comparisons over many pick lists (a wave's first-come-first-served carts), where the
+    optimised routes are not needed.
+    """
+    problem = _resolve(oracle, pick_list, baseline)
+    nodes = np.concatenate([[problem.start, problem.end], problem.locs])
+    return _baseline_distance(oracle, problem, oracle.matrix(nodes))
+
+
 def _optimise(
     oracle: DistanceOracle, problem: _Problem, matrix: IntArray, deadline: float, seed: int
 ) -> tuple[tuple[int, ...], RouteStatus, int | None, str]:
