@@ -683,6 +683,14 @@ class InventoryStore:
             self, site, snapshot_id, level, bins, dict(watermarks or {}), generation
         )
 
+    def committed_snapshot(self, site: str, snapshot_id: str) -> SnapshotResult | None:
+        """The result of a snapshot committed before under this id, or None.
+
+        Lets a resent snapshot be answered as a duplicate before any of its rows is read.
+        """
+        with self.db.read() as tx:
+            return self._snapshot_duplicate(tx, site, snapshot_id)
+
     def _snapshot_duplicate(self, tx: Tx, site: str, snapshot_id: str) -> SnapshotResult | None:
         row = tx.execute(
             "SELECT version, rows FROM stock_snapshots WHERE site = ? AND snapshot_id = ?",

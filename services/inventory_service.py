@@ -164,6 +164,15 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
                 "header.level",
                 f"site {header.site_id!r} is a warehouse with a layout: use STOCK_LEVEL_BIN",
             )
+        done = self._store.committed_snapshot(header.site_id, header.snapshot_id)
+        if done is not None:  # a resend: answer at once, without reading the rows again
+            return pb.ReplaceStockResponse(
+                site_id=done.site,
+                snapshot_id=done.snapshot_id,
+                duplicate=True,
+                version=done.version,
+                rows=done.rows,
+            )
         load = self._store.begin_snapshot(
             header.site_id,
             header.snapshot_id,
