@@ -23,7 +23,7 @@ EXACT_LADDER_MAX_CROSS_AISLES = 3
 #: Bins up to which the other prices are exact (Held-Karp).
 EXACT_GRAPH_BINS = 11
 #: Local-search rounds spent on a graph-layout price beyond that.
-GRAPH_SEARCH_ITERATIONS = 3
+GRAPH_SEARCH_ITERATIONS = 1
 
 
 class RouteCoster:
@@ -34,6 +34,8 @@ class RouteCoster:
         rect = oracle.rectangular
         fast = rect is not None and rect.ladder.n_cross_aisles <= EXACT_LADDER_MAX_CROSS_AISLES
         self.rect = rect if fast else None
+        #: Whether prices are exact and take about a millisecond (the column DP).
+        self.exact = self.rect is not None
         self._cache: dict[frozenset[int], int] = {frozenset(): int(oracle.distance(start, end))}
         self.evaluations = 0
         if self.rect is not None:

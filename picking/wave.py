@@ -41,6 +41,8 @@ from routing.route import Baseline, PickList, RouteResult, RouteStatus
 
 #: Share of the search time spent batching before the first bin re-selection.
 FIRST_ROUND_SHARE = 0.6
+#: Share of the time limit kept for the last bin re-selection, after batching ends.
+RESELECT_SHARE = 0.05
 #: Share of the time limit kept for solving the final routes (exact ones take milliseconds;
 #: on layouts where they take longer, each gets its share and falls back to its best route).
 FINISH_SHARE = 0.15
@@ -193,12 +195,15 @@ def plan(
         first_deadline = time.monotonic() + FIRST_ROUND_SHARE * max(deadline - time.monotonic(), 0)
         result = batcher.solve(deadline=first_deadline, max_iterations=max_iterations)
         batches, iterations = result.batches, result.iterations
-        if _reselect_bins(batches, lines, planned, stock, coster):
+        if _reselect_bins(oracle, batches, lines, planned, stock, coster, deadline):
             items = _items(oracle, wave, planned, lines)
             batcher = Batcher(items, wave.cart, coster, timing=wave.timing, seed=seed + 1)
-        result = batcher.solve(deadline=deadline, max_iterations=max_iterations, initial=batches)
+        second_deadline = deadline - RESELECT_SHARE * time_limit_s
+        result = batcher.solve(
+            deadline=second_deadline, max_iterations=max_iterations, initial=batches
+        )
         batches, iterations = result.batches, iterations + result.iterations
-        _reselect_bins(batches, lines, planned, stock, coster)
+        _reselect_bins(oracle, batches, lines, planned, stock, coster, deadline)
     penalty = batcher.penalty_of(batches) if items else 0
     out = _finish(oracle, wave, batches, planned, lines, start, end, with_path, final_deadline)
     distance = sum(b.distance_mm for b in out)
@@ -313,13 +318,21 @@ def _items(
 
 
 def _reselect_bins(
+    oracle: DistanceOracle,
     batches: list[list[int]],
     lines: list[_Line],
     planned: list[int],
     stock: _Stock,
     coster: RouteCoster,
+    deadline: float,
 ) -> bool:
-    """Move lines to the bins that shorten their batch's route most; whether any moved."""
+    """Move lines to the bins that shorten their batch's route most; whether any moved.
+
+    Where prices are exact and fast (:attr:`RouteCoster.exact`), every bin with enough units is
+    priced. Elsewhere a price takes milliseconds, so the bins are ranked by their distance to
+    the rest of the cart (and the depot) and only the nearest is priced against the current one.
+    Stops at ``deadline``.
+    """
     batch_of = {planned[i]: b for b, members in enumerate(batches) for i in members}
     in_batch: dict[int, list[_Line]] = defaultdict(list)
     for line in lines:
@@ -327,19 +340,27 @@ def _reselect_bins(
     moved = False
     for members in in_batch.values():
         for line in members:
+            if time.monotonic() >= deadline:
+                return moved
             options = stock.left.get(line.sku, {})
-            if len(line.bins) != 1 or not any(
-                units >= line.quantity for loc, units in options.items() if loc not in line.bins
-            ):
+            if len(line.bins) != 1:
                 continue
             (current,) = line.bins
+            choices = sorted(
+                loc for loc, units in options.items() if loc != current and units >= line.quantity
+            )
+            if not choices:
+                continue
             others = frozenset(loc for x in members if x is not line for loc in x.bins)
+            if not coster.exact:
+                near = [coster.start, *others]
+                to_cart = oracle.matrix([*choices, *near])[: len(choices), len(choices) :]
+                choices = [choices[int(np.argmin(to_cart.min(axis=1)))]]
             best_loc, best_cost = current, coster(others | {current})
-            for loc, units in sorted(options.items()):
-                if loc != current and units >= line.quantity:
-                    cost = coster(others | {loc})
-                    if cost < best_cost:
-                        best_loc, best_cost = loc, cost
+            for loc in choices:
+                cost = coster(others | {loc})
+                if cost < best_cost:
+                    best_loc, best_cost = loc, cost
             if best_loc != current:
                 stock.give_back(line.sku, line.bins)
                 line.bins = stock.take(line.sku, line.quantity, [best_loc])
