@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> None:
     if not quick:
         large = DistanceOracle(large_warehouse())
         wave = multi_bin_wave(large, rng, 1000, 60)
-        rows["scale"].append(run_instance("100k bins", large, wave, 50.0, with_savings=False))
+        rows["scale"].append(
+            run_instance("100k bins, 1,000 orders", large, wave, 50.0, with_savings=False)
+        )
     write(args.out, rows, limit, quick)
 
 
