@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from warehouse.v1 import common_pb2, layout_pb2, routing_pb2
 
 from routing.errors import FieldViolation, InvalidInput
@@ -170,6 +170,13 @@ def _graph(layout: layout_pb2.Layout) -> GraphLayout:
 def duration_s(duration: duration_pb2.Duration) -> float:
     """Seconds of a ``Duration``."""
     return duration.seconds + duration.nanos / 1e9
+
+
+def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
+    """A ``Timestamp`` of a Unix time in seconds."""
+    out = timestamp_pb2.Timestamp()
+    out.FromNanoseconds(round(seconds * 1e9))
+    return out
 
 
 def seconds_to_duration(seconds: float) -> duration_pb2.Duration:

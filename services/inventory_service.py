@@ -14,13 +14,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from warehouse.v1 import inventory_pb2 as pb
 from warehouse.v1 import inventory_pb2_grpc
 
 from routing.errors import FieldViolation, InvalidInput, NotFound
+from services import convert
 from services.inventory import (
     EventKind,
+    EventResult,
     InventoryStore,
     Level,
     Outcome,
@@ -65,12 +66,6 @@ _REASONS = {
 _LEVELS = {Level.BIN: pb.STOCK_LEVEL_BIN, Level.FC: pb.STOCK_LEVEL_FULFILLMENT_CENTER}
 
 
-def _timestamp(seconds: float) -> Timestamp:
-    out = Timestamp()
-    out.FromNanoseconds(round(seconds * 1e9))
-    return out
-
-
 def _require(value: str, field: str) -> None:
     if not value:
         raise InvalidInput.single(field, "must not be empty")
@@ -95,6 +90,15 @@ def _event(message: pb.StockEvent, where: str) -> StockEvent | FieldViolation:
         bin=message.bin_id,
         to_bin=message.to_bin_id,
         reservation_id=message.reservation_id,
+    )
+
+
+def _event_result(result: EventResult) -> pb.EventResult:
+    return pb.EventResult(
+        event_id=result.event_id,
+        outcome=_OUTCOMES[result.outcome],
+        reason=_REASONS[result.reason],
+        message=result.message,
     )
 
 
@@ -200,15 +204,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             duplicate=result.duplicate,
             version=result.version,
             rows=result.rows,
-            conflicts=[
-                pb.EventResult(
-                    event_id=c.event_id,
-                    outcome=_OUTCOMES[c.outcome],
-                    reason=_REASONS[c.reason],
-                    message=c.message,
-                )
-                for c in result.conflicts
-            ],
+            conflicts=[_event_result(c) for c in result.conflicts],
         )
 
     def ApplyEvents(  # noqa: N802
@@ -236,12 +232,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
                 message=str(violation),
             )
         for (i, _), r in zip(good, result.results, strict=True):
-            results[i] = pb.EventResult(
-                event_id=r.event_id,
-                outcome=_OUTCOMES[r.outcome],
-                reason=_REASONS[r.reason],
-                message=r.message,
-            )
+            results[i] = _event_result(r)
         out = [r for r in results if r is not None]
         counts = {o: sum(r.outcome == o for r in out) for o in _OUTCOMES.values()}
         events = self._metrics.inventory_events
@@ -300,7 +291,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             ],
         )
         if result.reserved:
-            response.expire_time.CopyFrom(_timestamp(result.expires_at))
+            response.expire_time.CopyFrom(convert.timestamp(result.expires_at))
         return response
 
     def ReleaseReservation(  # noqa: N802
@@ -360,7 +351,7 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             level=_LEVELS[state.level],
             version=state.version,
             snapshot_id=state.snapshot_id,
-            update_time=_timestamp(state.updated_at),
+            update_time=convert.timestamp(state.updated_at),
             sources=[
                 pb.SourceState(source=s.source, max_sequence=s.max_sequence, watermark=s.watermark)
                 for s in state.sources

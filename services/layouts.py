@@ -18,7 +18,6 @@ from pathlib import Path
 
 import yaml
 from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 from warehouse.v1 import layout_pb2
 
 from routing.errors import InvalidInput, NotFound
@@ -57,15 +56,9 @@ def _canonical(layout: layout_pb2.Layout, bin_count: int) -> bytes:
 def _message(row: StoredLayout, view: layout_pb2.LayoutView.ValueType) -> layout_pb2.Layout:
     out = layout_pb2.Layout.FromString(row.layout)
     out.version = row.version
-    out.update_time.CopyFrom(_timestamp(row.updated_at))
+    out.update_time.CopyFrom(convert.timestamp(row.updated_at))
     if view == layout_pb2.LAYOUT_VIEW_BASIC:
         out.ClearField("kind")
-    return out
-
-
-def _timestamp(seconds: float) -> Timestamp:
-    out = Timestamp()
-    out.FromNanoseconds(round(seconds * 1e9))
     return out
 
 

@@ -13,7 +13,6 @@ import hashlib
 import time
 
 import grpc
-from google.protobuf.duration_pb2 import Duration
 from warehouse.v1 import common_pb2, inventory_pb2, picking_pb2, picking_pb2_grpc
 
 from picking import model, wave
@@ -46,10 +45,6 @@ _STATUS = {
 }
 
 
-def _seconds(value: Duration) -> float:
-    return value.ToNanoseconds() / 1e9
-
-
 def to_wave(request: picking_pb2.PlanWaveRequest, stock: dict[str, dict[str, int]]) -> model.Wave:
     """The domain wave of a request (validated by :func:`picking.model.validate` later)."""
     c = request.cart
@@ -65,7 +60,7 @@ def to_wave(request: picking_pb2.PlanWaveRequest, stock: dict[str, dict[str, int
                 o.id,
                 tuple(model.OrderLine(x.sku, x.quantity) for x in o.lines),
                 o.priority,
-                _seconds(o.pick_by) if o.HasField("pick_by") else None,
+                convert.duration_s(o.pick_by) if o.HasField("pick_by") else None,
             )
             for o in request.orders
         ),
@@ -85,7 +80,7 @@ def to_wave(request: picking_pb2.PlanWaveRequest, stock: dict[str, dict[str, int
         sizes=sizes,
         timing=model.Timing(
             walk_speed_m_s=t.walk_speed_m_s or 1.0,
-            pick_time_s=_seconds(t.pick_time) if t.HasField("pick_time") else 10.0,
+            pick_time_s=convert.duration_s(t.pick_time) if t.HasField("pick_time") else 10.0,
             pickers=t.pickers or 1,
             lateness_penalty_m_per_s=(
                 t.lateness_penalty_m_per_s if t.HasField("lateness_penalty_m_per_s") else 1.0
@@ -234,7 +229,7 @@ class PickingService(picking_pb2_grpc.PickingServiceServicer):
     def _ttl(self, request: picking_pb2.PlanWaveRequest) -> float:
         if not request.HasField("reservation_ttl"):
             return DEFAULT_RESERVATION_TTL_S
-        ttl_s = _seconds(request.reservation_ttl)
+        ttl_s = convert.duration_s(request.reservation_ttl)
         if not 0 < ttl_s <= self._max_ttl_s:
             raise InvalidInput.single(
                 "reservation_ttl", f"must be in (0, {self._max_ttl_s:g}] s, got {ttl_s:g} s"
