@@ -307,6 +307,12 @@ def event_problems(event: StockEvent, level: Level, where: str) -> list[FieldVio
     return problems
 
 
+#: Whether a site has an active reservation other than one (parameters: site, now, id).
+_ANY_HELD = (
+    "EXISTS (SELECT 1 FROM reservations WHERE site = ? AND expires_at > ? AND reservation_id <> ?)"
+)
+
+
 def _rejected(event: StockEvent, reason: Reason, message: str) -> EventResult:
     return EventResult(event.event_id, Outcome.REJECTED, reason, message)
 
@@ -970,7 +976,8 @@ class InventoryStore:
         now = time.time() if now is None else now
         with self.db.read() as tx:
             row = tx.execute(
-                "SELECT level, generation, version FROM stock_sites WHERE site = ?", (site,)
+                f"SELECT level, generation, version, {_ANY_HELD} FROM stock_sites WHERE site = ?",
+                (site, now, exclude_reservation, site),
             ).fetchone()
             if row is None:
                 return None
@@ -982,6 +989,7 @@ class InventoryStore:
                 skus=skus,
                 bins=bins,
                 exclude_reservation=exclude_reservation,
+                any_held=bool(row[3]),
             )
         return SiteStock(site, Level(row[0]), int(row[2]), lines)
 
@@ -1014,7 +1022,13 @@ class InventoryStore:
         skus: Sequence[str] = (),
         bins: Sequence[str] = (),
         exclude_reservation: str = "",
+        any_held: bool | None = None,
     ) -> list[StockLine]:
+        """Lines matching ``skus``/``bins`` with what active reservations hold of them.
+
+        ``any_held`` says whether any reservation is active (None: find out here); when none
+        is, the reservation query is skipped, and the keys are not sent a second time.
+        """
         conds, params = ["site = ?", "generation = ?"], [site, generation]
         reserved_conds = ["l.site = ?", "r.expires_at > ?", "l.reservation_id <> ?"]
         reserved_params: list[object] = [site, now, exclude_reservation]
@@ -1031,12 +1045,11 @@ class InventoryStore:
             params,
         ).fetchall()
         held: dict[tuple[str, str], int] = {}
-        # Most reads find no active reservation at all: skip sending the keys a second time.
-        if tx.execute(
-            "SELECT 1 FROM reservations WHERE site = ? AND expires_at > ? "
-            "AND reservation_id <> ? LIMIT 1",
-            (site, now, exclude_reservation),
-        ).fetchone():
+        if any_held is None:
+            any_held = bool(
+                tx.execute(f"SELECT {_ANY_HELD}", (site, now, exclude_reservation)).fetchone()[0]
+            )
+        if any_held:
             held = {
                 (sku, bin_): int(total)
                 for sku, bin_, total in tx.execute(
