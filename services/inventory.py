@@ -536,10 +536,11 @@ class InventoryStore:
                     applied.append(event)
             version = current.version
             if applied:
-                stock.write()
-                version = self._bump(tx, site, current, now)
-                self._log(tx, site, applied, version, now)
-                self._confirm_reservations(tx, site, applied, now)
+                with tx.pipeline():
+                    stock.write()
+                    version = self._bump(tx, site, current, now)
+                    self._log(tx, site, applied, version, now)
+                    self._confirm_reservations(tx, site, applied, now)
         final = [r for r in results if r is not None]
         return ApplyResult(site, version, final)
 
@@ -569,42 +570,50 @@ class InventoryStore:
 
     @staticmethod
     def _log(tx: Tx, site: str, events: Sequence[StockEvent], version: int, now: float) -> None:
-        tx.copy_rows(
-            "stock_events",
-            (
-                "site",
-                "event_id",
-                "source",
-                "sequence",
-                "kind",
-                "sku",
-                "bin",
-                "to_bin",
-                "quantity",
-                "reservation_id",
-                "fingerprint",
-                "version",
-                "recorded_at",
-            ),
-            (
-                (
-                    site,
-                    e.event_id,
-                    e.source,
-                    e.sequence,
-                    e.kind.value,
-                    e.sku,
-                    e.bin,
-                    e.to_bin,
-                    e.quantity,
-                    e.reservation_id,
-                    e.fingerprint,
-                    version,
-                    now,
-                )
-                for e in events
-            ),
+        columns = (
+            "event_id",
+            "source",
+            "sequence",
+            "kind",
+            "sku",
+            "bin",
+            "to_bin",
+            "quantity",
+            "reservation_id",
+            "fingerprint",
         )
+        rows = [
+            (
+                e.event_id,
+                e.source,
+                e.sequence,
+                e.kind.value,
+                e.sku,
+                e.bin,
+                e.to_bin,
+                e.quantity,
+                e.reservation_id,
+                e.fingerprint,
+            )
+            for e in events
+        ]
+        names = ", ".join(columns)
+        if tx.dialect == "postgresql":
+            # One statement over arrays (COPY cannot run in a pipeline).
+            types = ("text", "text", "bigint", "text", "text", "text", "text", "bigint", "text",
+                     "text")  # fmt: skip
+            arrays = ", ".join(f"?::{t}[]" for t in types)
+            tx.execute(
+                f"INSERT INTO stock_events (site, {names}, version, recorded_at) "
+                f"SELECT ?, u.*, ?, ? FROM unnest({arrays}) AS u({names})",
+                (site, version, now, *(list(col) for col in zip(*rows, strict=True))),
+            )
+        else:
+            tx.executemany(
+                f"INSERT INTO stock_events (site, {names}, version, recorded_at) "
+                f"VALUES (?, {', '.join('?' * len(columns))}, ?, ?)",
+                [(site, *row, version, now) for row in rows],
+            )
         top: dict[str, int] = defaultdict(int)
         for e in events:
             top[e.source] = max(top[e.source], e.sequence)
