@@ -185,18 +185,29 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             watermarks=dict(header.watermarks),
         )
 
+        ended = False
+
         def rows() -> Iterator[tuple[str, str, int]]:
+            nonlocal ended
             message: pb.ReplaceStockRequest | None = first
             index = 0
             while message is not None:
                 if index and message.HasField("header"):
                     raise InvalidInput.single("header", "allowed in the first message only")
+                if ended:
+                    raise InvalidInput.single("end", "set on a message that was not the last")
                 for row in message.rows:
                     yield row.bin_id, row.sku, row.quantity
+                ended = message.end
                 index += 1
                 message = next(request_iterator, None)
 
         load.add(rows())
+        if not ended or not context.is_active():
+            load.abort()
+            raise InvalidInput.single(
+                "end", "the stream ended without a message saying end; nothing changed"
+            )
         result = load.commit()
         return pb.ReplaceStockResponse(
             site_id=result.site,

@@ -69,18 +69,23 @@ def snapshot(
     snapshot_id: str,
     rows: list[tuple[str, str, int]],
     per_message: int = 2,
+    end: bool = True,
     **header: object,
 ) -> Iterator[pb.ReplaceStockRequest]:
     level = header.pop("level", pb.STOCK_LEVEL_BIN)
     yield pb.ReplaceStockRequest(
         header=pb.SnapshotHeader(site_id=site, snapshot_id=snapshot_id, level=level, **header)  # type: ignore[arg-type]
     )
-    for i in range(0, len(rows), per_message):
-        yield pb.ReplaceStockRequest(
+    messages = [
+        pb.ReplaceStockRequest(
             rows=[
                 pb.SnapshotRow(bin_id=b, sku=s, quantity=q) for b, s, q in rows[i : i + per_message]
             ]
         )
+        for i in range(0, len(rows), per_message)
+    ] or [pb.ReplaceStockRequest()]
+    messages[-1].end = end
+    yield from messages
 
 
 def lines(response: pb.GetStockResponse) -> list[tuple[str, str, str, int, int, int]]:
@@ -154,6 +159,9 @@ def test_a_failed_snapshot_changes_nothing(stub: inventory_pb2_grpc.InventorySer
     with pytest.raises(grpc.RpcError) as negative:
         stub.ReplaceStock(snapshot("demo", "s3", [(BINS[1], "A", -1)]))
     assert _violations(negative.value) == {"rows[0].quantity": "must be >= 0, got -1"}
+    with pytest.raises(grpc.RpcError) as unfinished:
+        stub.ReplaceStock(snapshot("demo", "s4", [(BINS[1], "A", 1)] * 4, end=False))
+    assert "end" in _violations(unfinished.value)
     with pytest.raises(grpc.RpcError) as no_header:
         stub.ReplaceStock(iter([pb.ReplaceStockRequest(rows=[pb.SnapshotRow(sku="A")])]))
     assert "header" in _violations(no_header.value)
@@ -203,9 +211,9 @@ def test_a_cancelled_snapshot_stream_changes_nothing(
 
 def test_fulfillment_center_stock(stub: inventory_pb2_grpc.InventoryServiceStub) -> None:
     """FC sites come from snapshots; GetStock without sites searches every FC for the SKUs."""
-    fc = {"level": pb.STOCK_LEVEL_FULFILLMENT_CENTER}
+    fc = pb.STOCK_LEVEL_FULFILLMENT_CENTER
     for site, units in (("FC-EAST", 4), ("FC-WEST", 7)):
-        stub.ReplaceStock(snapshot(site, "s", [("", "A", units), ("", "B", 1)], **fc))
+        stub.ReplaceStock(snapshot(site, "s", [("", "A", units), ("", "B", 1)], level=fc))
     result = stub.ApplyEvents(
         pb.ApplyEventsRequest(site_id="FC-WEST", events=[event(1, PICK, "A", 2, "")])
     )
@@ -218,7 +226,7 @@ def test_fulfillment_center_stock(stub: inventory_pb2_grpc.InventoryServiceStub)
         )
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.RpcError) as wrong_level:
-        stub.ReplaceStock(snapshot("demo", "s", [("", "A", 1)], **fc))
+        stub.ReplaceStock(snapshot("demo", "s", [("", "A", 1)], level=fc))
     assert "header.level" in _violations(wrong_level.value)
 
 

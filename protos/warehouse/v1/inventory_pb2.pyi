@@ -245,6 +245,12 @@ class ReplaceStockRequest(_message.Message):
 
     HEADER_FIELD_NUMBER: _builtins.int
     ROWS_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    end: _builtins.bool
+    """Set on the last message (which may also be the first). A stream that ends without it is
+    taken as broken and changes nothing: a cancelled call can reach the server looking like a
+    stream that simply ended, so the end has to be said.
+    """
     @_builtins.property
     def header(self) -> Global___SnapshotHeader:
         """Required in the first message, absent from the others."""
@@ -258,10 +264,11 @@ class ReplaceStockRequest(_message.Message):
         *,
         header: Global___SnapshotHeader | None = ...,
         rows: _abc.Iterable[Global___SnapshotRow] | None = ...,
+        end: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["header", b"header", "rows", b"rows"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "header", b"header", "rows", b"rows"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

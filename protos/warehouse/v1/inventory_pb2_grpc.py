@@ -85,8 +85,9 @@ class InventoryServiceServicer:
 
     def ReplaceStock(self, request_iterator, context):
         """Replaces a site's whole stock. The first message carries the header; every message may carry
-        rows, so a snapshot of any size streams in messages of a few thousand rows. Nothing is
-        visible until the stream ends: readers then switch from the old stock to the new in one step.
+        rows, so a snapshot of any size streams in messages of a few thousand rows; the last one
+        says `end`. Nothing is visible until then: readers switch from the old stock to the new in
+        one step.
         A stream that fails or is cancelled changes nothing. Rows for the same bin and SKU add up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -42,8 +42,9 @@ class InventoryServiceStub:
     def __new__(cls, channel: _aio.Channel) -> InventoryServiceAsyncStub: ...
     ReplaceStock: _grpc.StreamUnaryMultiCallable[_inventory_pb2.ReplaceStockRequest, _inventory_pb2.ReplaceStockResponse]
     """Replaces a site's whole stock. The first message carries the header; every message may carry
-    rows, so a snapshot of any size streams in messages of a few thousand rows. Nothing is
-    visible until the stream ends: readers then switch from the old stock to the new in one step.
+    rows, so a snapshot of any size streams in messages of a few thousand rows; the last one
+    says `end`. Nothing is visible until then: readers switch from the old stock to the new in
+    one step.
     A stream that fails or is cancelled changes nothing. Rows for the same bin and SKU add up.
     """
     ApplyEvents: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ApplyEventsRequest, _inventory_pb2.ApplyEventsResponse]
@@ -79,8 +80,9 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ReplaceStock: _aio.StreamUnaryMultiCallable[_inventory_pb2.ReplaceStockRequest, _inventory_pb2.ReplaceStockResponse]  # type: ignore[assignment]
     """Replaces a site's whole stock. The first message carries the header; every message may carry
-    rows, so a snapshot of any size streams in messages of a few thousand rows. Nothing is
-    visible until the stream ends: readers then switch from the old stock to the new in one step.
+    rows, so a snapshot of any size streams in messages of a few thousand rows; the last one
+    says `end`. Nothing is visible until then: readers switch from the old stock to the new in
+    one step.
     A stream that fails or is cancelled changes nothing. Rows for the same bin and SKU add up.
     """
     ApplyEvents: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ApplyEventsRequest, _inventory_pb2.ApplyEventsResponse]  # type: ignore[assignment]
@@ -119,8 +121,9 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.ReplaceStockResponse, _abc.Awaitable[_inventory_pb2.ReplaceStockResponse]]:
         """Replaces a site's whole stock. The first message carries the header; every message may carry
-        rows, so a snapshot of any size streams in messages of a few thousand rows. Nothing is
-        visible until the stream ends: readers then switch from the old stock to the new in one step.
+        rows, so a snapshot of any size streams in messages of a few thousand rows; the last one
+        says `end`. Nothing is visible until then: readers switch from the old stock to the new in
+        one step.
         A stream that fails or is cancelled changes nothing. Rows for the same bin and SKU add up.
         """
 
