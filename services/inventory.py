@@ -944,11 +944,13 @@ class InventoryStore:
         now = time.time() if now is None else now
         with self.db.write() as tx:
             row = tx.execute(
-                "SELECT level FROM stock_sites WHERE site = ?" + tx.lock_clause, (site,)
+                "SELECT level, generation, version, snapshot_id FROM stock_sites WHERE site = ?"
+                + tx.lock_clause,
+                (site,),
             ).fetchone()
             if row is None:
                 return None
-            current = self._lock_site(tx, site, Level(row[0]), create=False, now=now)
+            current = _Site(Level(row[0]), int(row[1]), int(row[2]), str(row[3]))
             active = tx.execute(
                 "SELECT 1 FROM reservations WHERE site = ? AND reservation_id = ? "
                 "AND expires_at > ?",
