@@ -275,7 +275,7 @@ def generate(
     single_item: bool = False,
     seed: int = 0,
     stock_ratio: float = 1.3,
-    scarce_fraction: float = 0.1,
+    scarce_fraction: float = 0.08,
     capacity_slack: float = 1.15,
     capacity_tightness: float = 0.8,
     express_share: float = 0.15,
@@ -287,14 +287,15 @@ def generate(
     """One day's orders over the first ``n_fcs`` hubs, the same for the same arguments.
 
     ``single_item``: every order one line of one unit. ``stock_ratio``: each SKU's stock over
-    its demand (times log-normal noise); ``scarce_fraction`` of SKUs get a further 0.3-0.9, so
-    their stock runs out. Capacity follows each FC's *natural demand*, the orders for which it
-    is the cheapest ground origin: the busiest third of the FCs get ``capacity_tightness`` times
-    their natural demand, the others share the rest of ``capacity_slack`` times the order count
-    (units alike, with 5 % more room). ``express_share``: each FC's two-day capacity as a share
-    of its packages (overnight a third of it). ``locked_fraction``: orders already released to
-    the nearest FC that holds all their SKUs. ``policy`` defaults to splits into at most 3
-    packages and a $1,000 penalty per unfilled line.
+    its demand (times log-normal noise, plus 1-3 units of safety stock per holding FC);
+    ``scarce_fraction`` of SKUs hold only 30-90 % of their demand, so their stock runs out.
+    Capacity follows each FC's *natural demand*, the orders for which it is the cheapest ground
+    origin: the busiest third of the FCs get ``capacity_tightness`` times their natural demand,
+    the others share the rest of ``capacity_slack`` times the order count (units alike, with
+    5 % more room). ``express_share``: each FC's two-day capacity as a share of its packages
+    (overnight a third of it). ``locked_fraction``: orders already released to the nearest FC
+    that holds all their SKUs. ``policy`` defaults to splits into at most 3 packages and a
+    $1,000 penalty per unfilled line.
     """
     if n_orders < 1 or n_skus < 1:
         raise ValueError("n_orders and n_skus must be at least 1")
@@ -337,6 +338,7 @@ def generate(
 
     starts = np.concatenate(([0], np.cumsum(n_lines)))
     order_lines: list[list[tuple[int, int]]] = []
+    kept: list[int] = []
     for i in range(n_orders):
         seen: set[int] = set()
         picked: list[tuple[int, int]] = []
@@ -345,13 +347,15 @@ def generate(
             if k not in seen:
                 seen.add(k)
                 picked.append((k, int(line_qty[j])))
+                kept.append(j)
         order_lines.append(picked)
+    keep = np.asarray(kept, dtype=np.int64)
+    line_order = np.repeat(np.arange(n_orders), n_lines)[keep]
+    line_sku, line_qty = line_sku[keep], line_qty[keep]
 
-    demand = np.zeros(n_skus, dtype=np.int64)
-    np.add.at(demand, line_sku, line_qty)
-    order_units = np.array([sum(q for _, q in lines) for lines in order_lines], dtype=np.float64)
-    order_lb = np.zeros(n_orders)
-    np.add.at(order_lb, np.repeat(np.arange(n_orders), n_lines), unit_lb[line_sku] * line_qty)
+    demand = np.bincount(line_sku, weights=line_qty, minlength=n_skus).astype(np.int64)
+    order_units = np.bincount(line_order, weights=line_qty, minlength=n_orders)
+    order_lb = np.bincount(line_order, weights=unit_lb[line_sku] * line_qty, minlength=n_orders)
     cheapest_fc = _cheapest_fc(fcs, services[0], distances[dest], order_lb)
     natural = np.bincount(cheapest_fc, minlength=n_fcs).astype(np.float64)
     natural_units = np.bincount(cheapest_fc, weights=order_units, minlength=n_fcs)
@@ -495,7 +499,7 @@ def _stock(
     noise = rng.lognormal(0.0, 0.3, n_skus)
     safety = rng.integers(1, 4, n_skus) * np.array([len(h) for h in holders])
     plenty = np.ceil(demand * stock_ratio * noise).astype(np.int64) + safety
-    short = np.floor(demand * rng.uniform(0.3, 0.9, n_skus)).astype(np.int64)
+    short = np.rint(demand * rng.uniform(0.3, 0.9, n_skus)).astype(np.int64)
     total = np.where(rng.random(n_skus) < scarce_fraction, short, plenty)
     stock: list[dict[int, int]] = [{} for _ in range(len(size_share))]
     for k in range(n_skus):

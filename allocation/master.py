@@ -20,25 +20,46 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import highspy
 import numpy as np
 
 from allocation.patterns import Pattern, Prices, cheapest, pattern_cost
-from allocation.quotes import Compiled, Floats, Ints
+from allocation.quotes import Bools, Compiled, Floats, Ints
 
 #: Reduced cost below which a pattern enters the LP (in minor units).
 ENTER_TOLERANCE = 1e-4
 #: LP value above which an order counts as having chosen a pattern.
 INTEGRAL = 1 - 1e-6
+#: Share of the time limit spent on the LP; the rest goes to the MIP.
+PRICING_SHARE = 0.75
+#: New columns, per order in the LP, above which the LP is solved again from scratch.
+REBUILD_ABOVE = 0.05
+#: Above this many orders, only a core of them enters the LP (see :func:`generate`).
+CORE_FROM = 400_000
+#: Orders in the sample whose LP estimates the resource prices.
+SAMPLE_SIZE = 2_000
+#: Share of the LP time the sample may take.
+SAMPLE_SHARE = 0.3
+#: Share of the orders, those with the least regret, that start in the core.
+CORE_SHARE = 0.25
 
 
 @dataclass
 class Rows:
-    """The coupling rows that could bind: index maps and limits."""
+    """The coupling rows that could bind: index maps (-1: no row) and limits.
+
+    ``lines[f, k]`` and ``sku_lines[k]`` are cuts, not limits of the problem: lines ship whole,
+    so the lines of SKU ``k`` that FC ``f`` (or all FCs together) can fill are at most as many as
+    the smallest quantities asked for that add up to its stock. The LP would otherwise fill
+    fractions of lines from scarce stock.
+    """
 
     stock: Ints
+    lines: Ints
+    sku_lines: Ints
     packages: Ints
     units: Ints
     service: Ints
@@ -79,13 +100,17 @@ def coupling_rows(compiled: Compiled) -> Rows:
         packages += can.any(axis=1).sum(axis=0)
     rows = Rows(
         np.full((n_f, n_k), -1, dtype=np.int64),
+        np.full((n_f, n_k), -1, dtype=np.int64),
+        np.full(n_k, -1, dtype=np.int64),
         np.full(n_f, -1, dtype=np.int64),
         np.full(n_f, -1, dtype=np.int64),
         np.full((n_f, n_s), -1, dtype=np.int64),
     )
-    for f, k in zip(*np.nonzero(demand > compiled.stock), strict=True):
+    scarce = demand > compiled.stock
+    for f, k in zip(*np.nonzero(scarce), strict=True):
         rows.stock[f, k] = rows.count
         rows.limit.append(float(compiled.stock[f, k]))
+    _line_cuts(compiled, rows, scarce)
     for f, fc in enumerate(problem.fcs):
         if 0 < fc.capacity_packages < packages[f]:
             rows.packages[f] = rows.count
@@ -101,53 +126,165 @@ def coupling_rows(compiled: Compiled) -> Rows:
     return rows
 
 
-class Master:
-    """The restricted master LP in HiGHS, grown column by column and re-solved warm."""
+def _line_cuts(compiled: Compiled, rows: Rows, scarce: Bools) -> None:
+    """Add the cuts on lines filled from scarce stock where they cut off fractional fills."""
+    n_f, n_k = scarce.shape
+    asked: list[list[list[int]]] = [[[] for _ in range(n_k)] for _ in range(n_f)]
+    anywhere: list[list[int]] = [[] for _ in range(n_k)]
+    for group in compiled.groups.values():
+        for i in range(len(group.orders)):
+            for line in range(group.n):
+                k = int(group.sku[i, line])
+                q = int(group.qty[i, line])
+                fcs = np.nonzero(group.stockable[i, line])[0]
+                if len(fcs):
+                    anywhere[k].append(q)
+                for f in fcs:
+                    if scarce[f, k]:
+                        asked[f][k].append(q)
+    most_per_fc = np.zeros((n_f, n_k), dtype=np.int64)
+    for f, k in zip(*np.nonzero(scarce), strict=True):
+        most = _most_lines(asked[f][k], int(compiled.stock[f, k]))
+        most_per_fc[f, k] = most
+        if most < len(asked[f][k]) and max(asked[f][k]) > 1:
+            rows.lines[f, k] = rows.count
+            rows.limit.append(float(most))
+    for k in np.nonzero(scarce.any(axis=0))[0].tolist():
+        most = _most_lines(anywhere[k], int(compiled.stock[:, k].sum()))
+        by_fc = sum(
+            int(most_per_fc[f, k]) if scarce[f, k] else len(anywhere[k]) for f in range(n_f)
+        )
+        if most < min(len(anywhere[k]), by_fc):
+            rows.sku_lines[k] = rows.count
+            rows.limit.append(float(most))
 
-    def __init__(self, compiled: Compiled, rows: Rows) -> None:
+
+def _most_lines(quantities: list[int], stock: int) -> int:
+    """Most lines that ``stock`` units can fill whole: the smallest first."""
+    filled = 0
+    for q in sorted(quantities):
+        if q > stock:
+            break
+        stock -= q
+        filled += 1
+    return filled
+
+
+def positions(compiled: Compiled) -> dict[int, tuple[int, int]]:
+    """Where each order sits: its group (line count) and its position in the group."""
+    where: dict[int, tuple[int, int]] = {}
+    for n, group in compiled.groups.items():
+        for i, o in enumerate(group.orders):
+            where[int(o)] = (n, i)
+    return where
+
+
+def use(
+    compiled: Compiled, rows: Rows, where: tuple[int, int], pattern: Pattern
+) -> tuple[list[int], list[float]]:
+    """Coupling rows a pattern uses, and how much of each (``where``: the order's group and
+    position)."""
+    n, i = where
+    group = compiled.groups[n]
+    index: list[int] = []
+    value: list[float] = []
+    for f, s, mask in pattern:
+        for line in range(n):
+            if mask >> line & 1:
+                k = group.sku[i, line]
+                for r, amount in (
+                    (rows.stock[f, k], float(group.qty[i, line])),
+                    (rows.lines[f, k], 1.0),
+                    (rows.sku_lines[k], 1.0),
+                ):
+                    if r >= 0:
+                        index.append(int(r))
+                        value.append(amount)
+        for r, amount in (
+            (rows.packages[f], 1.0),
+            (rows.units[f], float(group.units[i, mask])),
+            (rows.service[f, s], 1.0),
+        ):
+            if r >= 0:
+                index.append(int(r))
+                value.append(amount)
+    return index, value
+
+
+class Master:
+    """The restricted master LP in HiGHS, grown column by column and re-solved warm.
+
+    Coupling rows enter the LP lazily: the FC-wide rows from the start, a stock row or cut
+    only once the LP's solution breaks it, since most of them never bind. A row not in the LP
+    has price 0, which keeps every Lagrangian bound valid.
+    """
+
+    def __init__(
+        self,
+        compiled: Compiled,
+        rows: Rows,
+        orders: Sequence[int] | None = None,
+        room: Floats | None = None,
+    ) -> None:
+        """The LP over ``orders`` (all when None) within ``room`` of every coupling row (its
+        limit when None)."""
         self.compiled = compiled
         self.rows = rows
-        self.n_orders = len(compiled.problem.orders)
+        self.limits = np.array(rows.limit, dtype=np.float64) if room is None else room
+        self.orders = list(range(len(compiled.problem.orders)) if orders is None else orders)
+        self.slot = {o: k for k, o in enumerate(self.orders)}
+        self.n_orders = len(self.orders)
         self.highs = highspy.Highs()  # type: ignore[no-untyped-call]
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("threads", 1)
-        lower = np.concatenate([np.ones(self.n_orders), np.full(rows.count, -np.inf)])
-        upper = np.concatenate([np.ones(self.n_orders), np.array(rows.limit, dtype=float)])
+        ones = np.ones(self.n_orders)
         empty = np.zeros(0, dtype=np.int32)
-        self.highs.addRows(len(lower), lower, upper, 0, empty, empty, np.zeros(0, dtype=np.float64))
+        self.highs.addRows(self.n_orders, ones, ones, 0, empty, empty, np.zeros(0))
+        # In-LP position of each coupling row (-1: not in the LP yet).
+        self.active = np.full(rows.count, -1, dtype=np.int64)
+        self.in_lp = 0
         self.column_order: list[int] = []
         self.column_pattern: list[Pattern] = []
         self.column_cost: list[float] = []
-        self.seen: list[set[Pattern]] = [set() for _ in range(self.n_orders)]
-        # Where each order sits: its group (line count) and position in it.
-        self.where: dict[int, tuple[int, int]] = {}
-        for n, group in compiled.groups.items():
-            for i, o in enumerate(group.orders):
-                self.where[int(o)] = (n, i)
+        self.column_rows: list[tuple[list[int], list[float]]] = []
+        self.users: list[list[tuple[int, float]]] = [[] for _ in range(rows.count)]
+        self.seen: dict[int, set[Pattern]] = {o: set() for o in self.orders}
+        self.where = positions(compiled)
+        self.row_price = np.zeros(rows.count)
+        # Columns added since the last solve: after many, HiGHS is faster from scratch than
+        # from the old basis.
+        self.fresh = 0
+        fc_wide = np.concatenate([rows.packages, rows.units, rows.service.ravel()])
+        self.activate([int(r) for r in fc_wide if r >= 0])
 
     def usage(self, order: int, pattern: Pattern) -> tuple[list[int], list[float]]:
         """Coupling rows a pattern of ``order`` uses, and how much of each."""
-        n, i = self.where[order]
-        group = self.compiled.groups[n]
-        rows = self.rows
+        return use(self.compiled, self.rows, self.where[order], pattern)
+
+    def activate(self, new_rows: list[int]) -> None:
+        """Put coupling rows into the LP, with the entries of the columns already there."""
+        if not new_rows:
+            return
+        starts: list[int] = []
         index: list[int] = []
         value: list[float] = []
-        for f, s, mask in pattern:
-            for line in range(n):
-                if mask >> line & 1:
-                    r = rows.stock[f, group.sku[i, line]]
-                    if r >= 0:
-                        index.append(int(r))
-                        value.append(float(group.qty[i, line]))
-            for r, amount in (
-                (rows.packages[f], 1.0),
-                (rows.units[f], float(group.units[i, mask])),
-                (rows.service[f, s], 1.0),
-            ):
-                if r >= 0:
-                    index.append(int(r))
-                    value.append(amount)
-        return index, value
+        for r in new_rows:
+            self.active[r] = self.n_orders + self.in_lp
+            self.in_lp += 1
+            starts.append(len(index))
+            for column, amount in self.users[r]:
+                index.append(column)
+                value.append(amount)
+        count = len(new_rows)
+        self.highs.addRows(
+            count,
+            np.full(count, -np.inf),
+            self.limits[new_rows],
+            len(index),
+            np.array(starts, dtype=np.int32),
+            np.array(index, dtype=np.int32),
+            np.array(value, dtype=np.float64),
+        )
 
     def add(self, columns: list[tuple[int, Pattern]]) -> int:
         """Add patterns not yet in the LP; returns how many were new."""
@@ -162,17 +299,23 @@ class Master:
             n, i = self.where[order]
             cost = pattern_cost(self.compiled.groups[n], i, pattern)
             rows, amounts = self.usage(order, pattern)
+            column = len(self.column_cost)
             starts.append(len(index))
-            index.append(order)
+            index.append(self.slot[order])
             value.append(1.0)
-            index.extend(self.n_orders + r for r in rows)
-            value.extend(amounts)
+            for r, amount in zip(rows, amounts, strict=True):
+                self.users[r].append((column, amount))
+                if self.active[r] >= 0:
+                    index.append(int(self.active[r]))
+                    value.append(amount)
             costs.append(cost)
             self.column_order.append(order)
             self.column_pattern.append(pattern)
             self.column_cost.append(cost)
+            self.column_rows.append((rows, amounts))
         if costs:
             count = len(costs)
+            self.fresh += count
             self.highs.addCols(
                 count,
                 np.array(costs),
@@ -185,28 +328,60 @@ class Master:
             )
         return len(costs)
 
-    def solve(self) -> tuple[float, Floats, Floats]:
-        """Solve the LP: its value, row duals and column values."""
-        self.highs.run()
-        solution = self.highs.getSolution()
+    def solve(self) -> tuple[float, Floats, Floats, Floats]:
+        """Solve the LP with every coupling row it breaks added: its value, the convexity
+        duals, the duals of all coupling rows (0 for rows not in the LP) and column values."""
+        if self.fresh > REBUILD_ABOVE * self.n_orders:
+            self.highs.clearSolver()
+        self.fresh = 0
+        while True:
+            self.highs.run()
+            solution = self.highs.getSolution()
+            x = np.asarray(solution.col_value)
+            broken = self.broken(x)
+            if not broken:
+                break
+            self.activate(broken)
+        duals = np.asarray(solution.row_dual)
+        coupling = np.zeros(self.rows.count)
+        inside = self.active >= 0
+        coupling[inside] = duals[self.active[inside]]
         value = float(self.highs.getInfo().objective_function_value)
-        return value, np.asarray(solution.row_dual), np.asarray(solution.col_value)
+        return value, duals[: self.n_orders], coupling, x
 
-    def prices(self, duals: Floats) -> Prices:
+    def activity(self, x: Floats) -> Floats:
+        """How much of every coupling row the columns use at values ``x``."""
+        used = np.zeros(self.rows.count)
+        for j in np.nonzero(x > 1e-9)[0].tolist():
+            rows, amounts = self.column_rows[j]
+            used[rows] += x[j] * np.array(amounts)
+        return used
+
+    def broken(self, x: Floats) -> list[int]:
+        """Coupling rows outside the LP that ``x`` exceeds."""
+        over = (self.activity(x) > self.limits + 1e-7) & (self.active < 0)
+        return [int(r) for r in np.nonzero(over)[0]]
+
+    def cost_of(self, patterns: list[Pattern]) -> float:
+        """Objective of one pattern per order of this LP (in the order of ``orders``)."""
+        total = 0.0
+        for order, pattern in zip(self.orders, patterns, strict=True):
+            n, i = self.where[order]
+            total += pattern_cost(self.compiled.groups[n], i, pattern)
+        return total
+
+    def prices(self, coupling: Floats) -> Prices:
         """Coupling-row duals as non-negative resource prices."""
-        compiled, rows = self.compiled, self.rows
-        coupling = np.maximum(0.0, -duals[self.n_orders :])
-        coupling = np.append(coupling, 0.0)  # index -1: no row, no price
-
-        return (
-            Prices(
-                coupling[rows.stock],
-                coupling[rows.packages],
-                coupling[rows.units],
-                coupling[rows.service],
-            )
-            if rows.count
-            else Prices.zero(compiled.n_fcs, len(compiled.sku_ids), len(compiled.service_ids))
+        rows = self.rows
+        self.row_price = np.maximum(0.0, -coupling)
+        # Index -1 (no row) reads the appended zero: no price.
+        price = np.append(self.row_price, 0.0)
+        return Prices(
+            price[rows.stock],
+            price[rows.lines] + price[rows.sku_lines][None, :],
+            price[rows.packages],
+            price[rows.units],
+            price[rows.service],
         )
 
 
@@ -228,44 +403,153 @@ def price_all(
 def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: int) -> Outcome:
     """Column generation from ``start`` (one feasible pattern per order), then the MIP.
 
-    Stops pricing at ``deadline`` minus the share kept for the MIP; the bound is the best
-    Lagrangian bound seen, the LP optimum when pricing ran to the end.
+    Up to :data:`CORE_FROM` orders, every order is in the LP. Above that, only a *core* is:
+    the orders whose choice is in doubt at prices estimated on a sample, and the others keep
+    their cheapest pattern at those prices. The LP over the core is then checked against every
+    order: a kept order whose pattern is no longer cheapest at the LP's duals joins the core and
+    the LP is solved again, so that when no order objects the answer is the LP optimum of the
+    whole problem. The bound is always the best Lagrangian bound over all orders.
     """
     rows = coupling_rows(compiled)
-    master = Master(compiled, rows)
-    n_orders = master.n_orders
+    n_orders = len(compiled.problem.orders)
     zero = Prices.zero(compiled.n_fcs, len(compiled.sku_ids), len(compiled.service_ids))
     values, own = price_all(compiled, zero, limit)
     bound = float(values.sum())
-    master.add(own)
-    master.add([(o, p) for o, p in enumerate(start)])
-    master.add([(o, ()) for o in range(n_orders)])
-    limits = np.array(rows.limit)
-    rounds = 0
-    lp_value, duals, x = master.solve()
+    if not rows.count:
+        mine = [p for _, p in own]
+        return Outcome(mine, bound, bound, 0, len(mine), 0, True)
     started = time.monotonic()
-    pricing_end = deadline - 0.25 * max(0.0, deadline - started)
-    while rows.count and time.monotonic() < pricing_end:
-        rounds += 1
-        prices = master.prices(duals)
-        values, found = price_all(compiled, prices, limit)
-        coupling = np.maximum(0.0, -duals[n_orders:])
-        bound = max(bound, float(values.sum() - coupling @ limits))
-        reduced = values - duals[:n_orders]
-        entering = [found[o] for o in np.nonzero(reduced < -ENTER_TOLERANCE)[0]]
-        if not entering or lp_value - bound <= 1e-9 * max(1.0, abs(lp_value)):
+    pricing_end = started + PRICING_SHARE * max(0.0, deadline - started)
+    limits = np.array(rows.limit)
+    kept: dict[int, Pattern] = {}
+    where = positions(compiled)
+    if n_orders > CORE_FROM:
+        until = started + SAMPLE_SHARE * (pricing_end - started)
+        prices, row_price = _sample_prices(compiled, rows, start, limit, until)
+        kept, values = _kept(compiled, rows, where, prices, limit)
+        bound = max(bound, float(values.sum() - row_price @ limits))
+    pool: dict[int, list[Pattern]] = {}
+    for o, pattern in own:
+        pool.setdefault(o, []).append(pattern)
+    for o, pattern in enumerate(start):
+        pool[o].append(pattern)
+    rounds = 0
+    while True:
+        core = [o for o in range(n_orders) if o not in kept]
+        room = limits.copy()
+        for o, p in kept.items():
+            pattern_rows, amounts = use(compiled, rows, where[o], p)
+            room[pattern_rows] -= amounts
+        master = Master(compiled, rows, core, room)
+        master.add([(o, p) for o in core for p in pool[o]] + [(o, ()) for o in core])
+        lp_value, convexity, coupling, x = master.solve()
+        objecting: list[int] = []
+        while time.monotonic() < pricing_end:
+            rounds += 1
+            prices = master.prices(coupling)
+            values, found = price_all(compiled, prices, limit)
+            bound = max(bound, float(values.sum() - np.maximum(0.0, -coupling) @ limits))
+            reduced = values[core] - convexity
+            entering = [found[core[k]] for k in np.nonzero(reduced < -ENTER_TOLERANCE)[0]]
+            if not entering:
+                objecting = [
+                    o
+                    for o, p in kept.items()
+                    if _priced(master, o, p, True) > values[o] + ENTER_TOLERANCE
+                ]
+                break
+            for o, p in entering:
+                pool[o].append(p)
+            master.add(entering)
+            lp_value, convexity, coupling, x = master.solve()
+        if not objecting or time.monotonic() >= pricing_end:
+            break
+        for o in objecting:
+            del kept[o]
+    chosen, fractional, mip_optimal = _integer(master, x, deadline)
+    patterns: list[Pattern] = [()] * n_orders
+    for o, p in kept.items():
+        patterns[o] = p
+    for o, p in zip(core, chosen, strict=True):
+        patterns[o] = p
+    lp_total = lp_value + sum(_priced(master, o, p, False) for o, p in kept.items())
+    return Outcome(
+        patterns, bound, lp_total, rounds, len(master.column_cost), fractional, mip_optimal
+    )
+
+
+def _priced(master: Master, order: int, pattern: Pattern, priced: bool) -> float:
+    """Cost of a pattern plus, when ``priced``, what it uses at the LP's last row prices."""
+    n, i = master.where[order]
+    cost = pattern_cost(master.compiled.groups[n], i, pattern)
+    if not priced:
+        return cost
+    rows, amounts = master.usage(order, pattern)
+    return cost + float(master.row_price[rows] @ np.array(amounts))
+
+
+def _sample_prices(
+    compiled: Compiled, rows: Rows, start: list[Pattern], limit: int, until: float
+) -> tuple[Prices, Floats]:
+    """Resource prices (and the price of every row) from the LP of a random sample of the
+    orders, every limit scaled down to the sample's share (the same sample for the same
+    problem)."""
+    n_orders = len(compiled.problem.orders)
+    rng = np.random.default_rng(0)
+    sample = sorted(rng.choice(n_orders, size=min(n_orders, SAMPLE_SIZE), replace=False).tolist())
+    share = len(sample) / n_orders
+    master = Master(compiled, rows, sample, np.array(rows.limit) * share)
+    zero = Prices.zero(compiled.n_fcs, len(compiled.sku_ids), len(compiled.service_ids))
+    _, own = price_all(compiled, zero, limit)
+    master.add(
+        [own[o] for o in sample] + [(o, start[o]) for o in sample] + [(o, ()) for o in sample]
+    )
+    _, convexity, coupling, _ = master.solve()
+    while time.monotonic() < until:
+        values, found = price_all(compiled, master.prices(coupling), limit)
+        reduced = values[sample] - convexity
+        entering = [found[sample[k]] for k in np.nonzero(reduced < -ENTER_TOLERANCE)[0]]
+        if not entering:
             break
         master.add(entering)
-        lp_value, duals, x = master.solve()
-    if not rows.count:
-        bound = lp_value = float(values.sum())
-        return Outcome(
-            [p for _, p in own], bound, lp_value, rounds, len(master.column_cost), 0, True
-        )
-    chosen, fractional, mip_optimal = _integer(master, x, deadline)
-    return Outcome(
-        chosen, bound, lp_value, rounds, len(master.column_cost), fractional, mip_optimal
-    )
+        _, convexity, coupling, _ = master.solve()
+    return master.prices(coupling), master.row_price
+
+
+def _kept(
+    compiled: Compiled,
+    rows: Rows,
+    where: dict[int, tuple[int, int]],
+    prices: Prices,
+    limit: int,
+) -> tuple[dict[int, Pattern], Floats]:
+    """Orders kept out of the LP with their cheapest pattern at ``prices``, and every order's
+    priced value at those prices.
+
+    An order is kept when moving it off any FC its pattern uses would cost it more than most
+    orders (its *regret* is above the :data:`CORE_SHARE` quantile), and only while the kept
+    orders together stay within every limit.
+    """
+    n_orders = len(compiled.problem.orders)
+    values, found = price_all(compiled, prices, limit)
+    regret = np.full(n_orders, np.inf)
+    for f in range(compiled.n_fcs):
+        banned = prices.packages.copy()
+        banned[f] = np.inf
+        without, _ = price_all(compiled, replace(prices, packages=banned), limit)
+        uses = np.array([any(pkg[0] == f for pkg in p) for _, p in found])
+        regret = np.where(uses, np.minimum(regret, without - values), regret)
+    threshold = float(np.quantile(regret, CORE_SHARE))
+    room = np.array(rows.limit, dtype=np.float64)
+    kept: dict[int, Pattern] = {}
+    for o in np.argsort(-regret, kind="stable").tolist():
+        if regret[o] <= threshold:
+            break
+        used, amounts = use(compiled, rows, where[o], found[o][1])
+        if (room[used] >= np.array(amounts) - 1e-9).all():
+            room[used] -= amounts
+            kept[o] = found[o][1]
+    return kept, values
 
 
 def enumerate_patterns(
@@ -315,30 +599,40 @@ def exact(compiled: Compiled, columns: list[tuple[int, Pattern]], deadline: floa
     for j, order in enumerate(master.column_order):
         columns_of.setdefault(order, []).append(j)
     orders = list(range(master.n_orders))
-    picks, optimal, bound = _settle(master, orders, columns_of, np.array(rows.limit), deadline)
+    picks, optimal, bound = _settle(master, orders, columns_of, master.limits, deadline)
     return Outcome(picks, bound, bound, 0, len(master.column_cost), 0, optimal)
 
 
 def _integer(master: Master, x: Floats, deadline: float) -> tuple[list[Pattern], int, bool]:
-    """Keep the patterns the LP chose whole; settle the other orders by a MIP."""
-    n_orders = master.n_orders
-    chosen: list[Pattern | None] = [None] * n_orders
+    """An integer answer from the LP's, one pattern per order of ``master.orders``.
+
+    The orders the LP settled keep their pattern and a MIP settles the rest; then a MIP over
+    every generated pattern of every order, started from that answer, improves it while time
+    remains.
+    """
+    chosen: dict[int, Pattern] = {}
     used = np.zeros(master.rows.count)
     columns_of: dict[int, list[int]] = {}
     for j, order in enumerate(master.column_order):
-        if x[j] > INTEGRAL and chosen[order] is None:
+        if x[j] > INTEGRAL and order not in chosen:
             chosen[order] = master.column_pattern[j]
-            rows, amounts = master.usage(order, master.column_pattern[j])
+            rows, amounts = master.column_rows[j]
             used[rows] += amounts
         columns_of.setdefault(order, []).append(j)
-    open_orders = [o for o in range(n_orders) if chosen[o] is None]
-    optimal = True
-    if open_orders:
-        room = np.array(master.rows.limit) - used
-        picks, optimal, _ = _settle(master, open_orders, columns_of, room, deadline)
-        for order, pattern in zip(open_orders, picks, strict=True):
-            chosen[order] = pattern
-    return [p if p is not None else () for p in chosen], len(open_orders), optimal
+    open_orders = [o for o in master.orders if o not in chosen]
+    if not open_orders:
+        return [chosen[o] for o in master.orders], 0, True
+    room = master.limits - used
+    remaining = max(0.0, deadline - time.monotonic())
+    picks, _, _ = _settle(master, open_orders, columns_of, room, time.monotonic() + 0.3 * remaining)
+    chosen.update(zip(open_orders, picks, strict=True))
+    rounded = [chosen[o] for o in master.orders]
+    picks, optimal, _ = _settle(
+        master, master.orders, columns_of, master.limits, deadline, start=chosen
+    )
+    if master.cost_of(picks) <= master.cost_of(rounded):
+        return picks, len(open_orders), optimal
+    return rounded, len(open_orders), False
 
 
 def _settle(
@@ -347,17 +641,32 @@ def _settle(
     columns_of: dict[int, list[int]],
     room: Floats,
     deadline: float,
+    start: dict[int, Pattern] | None = None,
 ) -> tuple[list[Pattern], bool, float]:
     """MIP over the generated patterns of ``orders`` within ``room`` left in each row: the
-    chosen patterns, whether they are proven optimal, and HiGHS' dual bound."""
+    chosen patterns, whether they are proven optimal, and HiGHS' dual bound. ``start`` (one
+    pattern per order, all among the generated ones) is handed to HiGHS as its first
+    incumbent."""
+    count = len(orders)
+    # Only rows these orders' patterns could break: most stock rows cannot bind here.
+    most = np.zeros(len(room))
+    for order in orders:
+        peak: dict[int, float] = {}
+        for j in columns_of[order]:
+            for r, amount in zip(*master.column_rows[j], strict=True):
+                peak[r] = max(peak.get(r, 0.0), amount)
+        if peak:
+            most[list(peak)] += list(peak.values())
+    binding = np.nonzero(most > room + 1e-9)[0]
+    position = np.full(len(room), -1, dtype=np.int64)
+    position[binding] = count + np.arange(len(binding))
     highs = highspy.Highs()  # type: ignore[no-untyped-call]
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("threads", 1)
     highs.setOptionValue("mip_rel_gap", 1e-6)
-    highs.setOptionValue("time_limit", max(0.5, deadline - time.monotonic()))
-    count = len(orders)
-    lower = np.concatenate([np.ones(count), np.full(len(room), -np.inf)])
-    upper = np.concatenate([np.ones(count), np.maximum(room, 0.0)])
+    highs.setOptionValue("time_limit", max(0.2, deadline - time.monotonic()))
+    lower = np.concatenate([np.ones(count), np.full(len(binding), -np.inf)])
+    upper = np.concatenate([np.ones(count), np.maximum(room[binding], 0.0)])
     empty = np.zeros(0, dtype=np.int32)
     highs.addRows(len(lower), lower, upper, 0, empty, empty, np.zeros(0))
     costs: list[float] = []
@@ -365,17 +674,21 @@ def _settle(
     index: list[int] = []
     value: list[float] = []
     owner: list[tuple[int, Pattern]] = []
+    initial: list[float] = []
     for k, order in enumerate(orders):
         for j in columns_of[order]:
             pattern = master.column_pattern[j]
-            rows, amounts = master.usage(order, pattern)
             starts.append(len(index))
             index.append(k)
             value.append(1.0)
-            index.extend(count + r for r in rows)
-            value.extend(amounts)
+            for r, amount in zip(*master.column_rows[j], strict=True):
+                if position[r] >= 0:
+                    index.append(int(position[r]))
+                    value.append(amount)
             costs.append(master.column_cost[j])
             owner.append((k, pattern))
+            if start is not None:
+                initial.append(1.0 if start[order] == pattern else 0.0)
     n = len(costs)
     highs.addCols(
         n,
@@ -388,14 +701,18 @@ def _settle(
         np.array(value, dtype=np.float64),
     )
     highs.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.ones(n, dtype=np.uint8))
+    if start is not None:
+        highs.setSolution(n, np.arange(n, dtype=np.int32), np.array(initial))
     highs.run()
     status = highs.getModelStatus()
     picks: list[Pattern] = [()] * count
     solution = highs.getSolution()
     if solution.value_valid:
         x = np.asarray(solution.col_value)
-        for j in np.nonzero(x > 0.5)[0]:
-            slot, pattern = owner[int(j)]
+        for j in np.nonzero(x > 0.5)[0].tolist():
+            slot, pattern = owner[j]
             picks[slot] = pattern
+    elif start is not None:
+        picks = [start[o] for o in orders]
     optimal = status == highspy.HighsModelStatus.kOptimal
     return picks, optimal, float(highs.getInfo().mip_dual_bound)

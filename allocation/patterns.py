@@ -24,11 +24,13 @@ Pattern = tuple[Package, ...]
 class Prices:
     """What one unit of each coupled resource costs on top of the rate cards (>= 0).
 
-    ``stock[f, k]`` per unit of SKU ``k`` at FC ``f``; ``packages[f]`` and ``units[f]`` per
-    package and unit shipped by FC ``f``; ``service[f, s]`` per package by service ``s`` at ``f``.
+    ``stock[f, k]`` per unit of SKU ``k`` at FC ``f`` and ``lines[f, k]`` per line of it;
+    ``packages[f]`` and ``units[f]`` per package and unit shipped by FC ``f``;
+    ``service[f, s]`` per package by service ``s`` at ``f``.
     """
 
     stock: Floats
+    lines: Floats
     packages: Floats
     units: Floats
     service: Floats
@@ -37,6 +39,7 @@ class Prices:
     def zero(cls, n_fcs: int, n_skus: int, n_services: int) -> Prices:
         """No resource costs anything: every order's own cheapest pattern."""
         return cls(
+            np.zeros((n_fcs, n_skus)),
             np.zeros((n_fcs, n_skus)),
             np.zeros(n_fcs),
             np.zeros(n_fcs),
@@ -82,7 +85,9 @@ def package_costs(group: Group, prices: Prices) -> tuple[Floats, Ints]:
         + group.units[:, :, None] * prices.units[None, None, :]
     )
     # Stock prices per line, summed over each subset.
-    line = group.qty[:, :, None] * prices.stock[:, group.sku].transpose(1, 2, 0)
+    line = (
+        group.qty[None, :, :] * prices.stock[:, group.sku] + prices.lines[:, group.sku]
+    ).transpose(1, 2, 0)
     n = group.n
     stock = np.zeros_like(cost)
     for mask in range(1, 1 << n):

@@ -1,4 +1,4 @@
-"""Prometheus metrics: the gRPC ecosystem's server metrics plus route-planning metrics.
+"""Prometheus metrics: the gRPC ecosystem's server metrics plus planning and allocation metrics.
 
 Metric names follow go-grpc-prometheus / py-grpc-prometheus (``grpc_server_handled_total`` with
 ``grpc_code`` ...), so the usual gRPC Grafana dashboards work unchanged. Every server gets its own
@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 
+from allocation.result import Allocation
 from picking.wave import WavePlan
 from routing.route import RouteResult
 from services.interceptors import ServerInterceptor, status_code, wrap_handler
@@ -138,6 +139,47 @@ class ServerMetrics:
             ("reason",),
             registry=r,
         )
+        self.allocations = Counter(
+            "warehouse_allocations_total",
+            "Order allocations solved, by solver method and status.",
+            ("method", "status"),
+            registry=r,
+        )
+        self.allocation_solve_seconds = Histogram(
+            "warehouse_allocation_solve_seconds",
+            "Solver wall-clock time per allocation.",
+            ("method",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.allocation_cost = Counter(
+            "warehouse_allocation_shipping_cost_total",
+            "Shipping cost of the allocations, in minor units of the currency (cents for USD).",
+            ("currency",),
+            registry=r,
+        )
+        self.allocation_baseline_cost = Counter(
+            "warehouse_allocation_baseline_shipping_cost_total",
+            "Shipping cost the nearest-FC baseline would have had for the same orders, in minor "
+            "units of the currency.",
+            ("currency",),
+            registry=r,
+        )
+        self.allocation_packages = Counter(
+            "warehouse_allocation_packages_total", "Packages allocated.", registry=r
+        )
+        self.allocation_orders = Counter(
+            "warehouse_allocation_orders_total",
+            "Orders allocated, by outcome: complete, partial (some lines unfilled) or unfilled.",
+            ("outcome",),
+            registry=r,
+        )
+        self.allocation_unfilled = Counter(
+            "warehouse_allocation_unfilled_lines_total",
+            "Order lines left unfilled by allocations, by reason.",
+            ("reason",),
+            registry=r,
+        )
         self.inventory_events = Counter(
             "warehouse_inventory_events_total",
             "Inventory events received, by outcome (applied, duplicate, rejected) and reason.",
@@ -167,6 +209,21 @@ class ServerMetrics:
         self.wave_baseline_distance.inc(result.baseline_distance_mm / 1000)
         for line in result.unserved:
             self.wave_unserved.labels(line.reason.value).inc()
+
+    def observe_allocation(self, result: Allocation, currency: str, orders: int) -> None:
+        """Record one allocation of ``orders`` orders, its money in ``currency``."""
+        self.allocations.labels(result.method, result.status.value).inc()
+        self.allocation_solve_seconds.labels(result.method).observe(result.solve_time_s)
+        self.allocation_cost.labels(currency).inc(result.totals.cost)
+        self.allocation_baseline_cost.labels(currency).inc(result.baseline.cost)
+        self.allocation_packages.inc(result.totals.packages)
+        shipped = {s.order_id for s in result.shipments}
+        short = {u.order_id for u in result.unfilled}
+        self.allocation_orders.labels("complete").inc(orders - len(short))
+        self.allocation_orders.labels("partial").inc(len(short & shipped))
+        self.allocation_orders.labels("unfilled").inc(len(short - shipped))
+        for line in result.unfilled:
+            self.allocation_unfilled.labels(line.reason.value).inc()
 
     def serve(self, port: int, address: str = "127.0.0.1") -> int:
         """Serve ``/metrics`` over HTTP on ``port`` (0 picks one); return the bound port."""

@@ -184,12 +184,13 @@ class RoutePlanner:
     def run(
         self,
         fn: Callable[..., T],
-        warehouse_id: str,
+        warehouse_id: str | None,
         *args: object,
         deadline: float | None = None,
     ) -> T:
-        """``fn(oracle, *args)`` on the warehouse's oracle, in a worker process when there are
-        workers (``fn`` and its arguments must pickle), else in this thread.
+        """``fn(oracle, *args)`` on the warehouse's oracle (``fn(*args)`` when
+        ``warehouse_id`` is None: work that needs no layout), in a worker process when there
+        are workers (``fn`` and its arguments must pickle), else in this thread.
 
         Raises
         ------
@@ -199,6 +200,8 @@ class RoutePlanner:
             The worker did not answer before ``deadline`` (``time.monotonic()`` seconds).
         """
         if self._pool is None:
+            if warehouse_id is None:
+                return fn(*args)
             return fn(self.registry.oracle(warehouse_id), *args)
         try:
             future = self._pool.submit(_run_in_worker, fn, warehouse_id, args)
@@ -324,10 +327,12 @@ def _warm(warehouse_ids: list[str], hold_s: float) -> int:
 
 
 def _run_in_worker(
-    fn: Callable[..., object], warehouse_id: str, args: tuple[object, ...]
+    fn: Callable[..., object], warehouse_id: str | None, args: tuple[object, ...]
 ) -> object:
     assert _worker_registry is not None
     try:
+        if warehouse_id is None:
+            return fn(*args)
         return fn(_worker_registry.oracle(warehouse_id), *args)
     except InvalidInput as exc:
         return _Failure(violations=exc.violations)

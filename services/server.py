@@ -1,4 +1,5 @@
-"""One process serving every service: Layout, Routing, Inventory and Picking, health, reflection.
+"""One process serving every service: Layout, Routing, Inventory, Picking and Allocation, health,
+reflection.
 
 Run it with ``python -m services.server`` (or ``warehouse-server``); ``--help`` lists the
 settings, each also readable from a ``WAREHOUSE_*`` environment variable.
@@ -18,6 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from warehouse.v1 import (
+    allocation_pb2,
+    allocation_pb2_grpc,
     inventory_pb2,
     inventory_pb2_grpc,
     layout_pb2,
@@ -29,6 +32,7 @@ from warehouse.v1 import (
 )
 
 from services import config
+from services.allocation_service import AllocationService
 from services.config import Settings
 from services.db import open_database
 from services.interceptors import ErrorInterceptor
@@ -37,6 +41,7 @@ from services.inventory_service import InventoryService, load_stock_files
 from services.layout_service import LayoutService
 from services.layouts import LayoutRegistry
 from services.metrics import MetricsInterceptor, ServerMetrics
+from services.networks import NETWORKS_SUBDIR, NetworkRegistry
 from services.picking_service import PickingService
 from services.planner import RoutePlanner
 from services.routing_service import RoutingService, SolveSlots
@@ -50,14 +55,16 @@ SERVICE_NAMES = (
     routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
     inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
     picking_pb2.DESCRIPTOR.services_by_name["PickingService"].full_name,
+    allocation_pb2.DESCRIPTOR.services_by_name["AllocationService"].full_name,
 )
 
 
 class WarehouseServer:
     """Every service of the warehouse API on one port.
 
-    ``start()`` opens the store, loads the layout files, starts the metrics endpoint and the gRPC
-    server; ``stop()`` reports NOT_SERVING, then waits up to the grace period for calls in flight.
+    ``start()`` opens the store, loads the layout and network files, starts the metrics endpoint
+    and the gRPC server; ``stop()`` reports NOT_SERVING, then waits up to the grace period for
+    calls in flight.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -68,12 +75,15 @@ class WarehouseServer:
         self.inventory = InventoryStore(self.db, event_retention_s=settings.event_retention_s)
         self.registry = LayoutRegistry(self.store, refresh_s=settings.layout_refresh_s)
         self.planner = RoutePlanner(self.registry, workers=settings.workers)
+        self.networks = NetworkRegistry()
         self.slots = SolveSlots(settings.max_concurrent_solves)
         self.health = health.HealthServicer()
         self.port = 0
         self.metrics_port = 0
         self.loaded_layouts: list[str] = []
         self.seeded_stock: list[str] = []
+        self.loaded_networks: list[str] = []
+        self.seeded_fc_stock: list[str] = []
         self._stopped = threading.Event()
         self._maintenance = threading.Thread(
             target=self._maintain, name="inventory-maintenance", daemon=True
@@ -104,6 +114,12 @@ class WarehouseServer:
         if s.layouts_dir is not None:
             self.loaded_layouts = self.registry.load_dir(s.layouts_dir)
             self.seeded_stock = load_stock_files(self.inventory, self.registry, s.layouts_dir)
+            # FC networks and their FCs' stock files live in a subdirectory: every YAML file of
+            # the layouts directory itself is a layout.
+            networks_dir = s.layouts_dir / NETWORKS_SUBDIR
+            self.loaded_networks = self.networks.load_dir(networks_dir)
+            if networks_dir.is_dir():
+                self.seeded_fc_stock = load_stock_files(self.inventory, self.registry, networks_dir)
         self.planner.warm_up(self.loaded_layouts)
         layout_pb2_grpc.add_LayoutServiceServicer_to_server(
             LayoutService(self.registry), self._server
@@ -135,6 +151,17 @@ class WarehouseServer:
                 self.metrics,
                 deadline_margin_s=s.deadline_margin_s,
                 max_reservation_ttl_s=s.max_reservation_ttl_s,
+            ),
+            self._server,
+        )
+        allocation_pb2_grpc.add_AllocationServiceServicer_to_server(
+            AllocationService(
+                self.planner,
+                self.inventory,
+                self.networks,
+                self.slots,
+                self.metrics,
+                deadline_margin_s=s.deadline_margin_s,
             ),
             self._server,
         )
@@ -188,6 +215,15 @@ class WarehouseServer:
         self._server.wait_for_termination()
 
 
+#: How to try AllocationService on the demo network (printed when it is loaded).
+_ALLOCATE_HINT = (
+    '\n  grpcurl -plaintext -d \'{{"networkId": "demo", "orders": [{{"id": "o1", '
+    '"destination": {{"postalCode": "10001"}}, "lines": [{{"sku": "SKU-0001", "quantity": 2}}]}}], '
+    '"skus": [{{"id": "SKU-0001", "weightKg": 0.8, "lengthCm": 30, "widthCm": 20, '
+    '"heightCm": 10}}]}}\' {address} warehouse.v1.AllocationService/Allocate'
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m services.server``: serve until SIGTERM or SIGINT."""
     logging.basicConfig(
@@ -213,13 +249,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"warehouse server listening on {server.address} "
         f"(layouts: {', '.join(server.loaded_layouts) or 'none'}; "
-        f"stock seeded: {', '.join(server.seeded_stock) or 'none'}; metrics: {metrics})\n"
+        f"stock seeded: {', '.join(server.seeded_stock + server.seeded_fc_stock) or 'none'}; "
+        f"networks: {', '.join(server.loaded_networks) or 'none'}; metrics: {metrics})\n"
         f"try next: see README.md 'First call', or\n"
         f'  grpcurl -plaintext -d \'{{"warehouse_id": "demo", "bin_ids": '
         f'["A03-B1-012L", "A07-B1-040R"]}}\' {server.address} '
         f"warehouse.v1.RoutingService/PlanRoute\n"
         f'  grpcurl -plaintext -d \'{{"site_ids": ["demo"], "skus": ["SKU-0001"]}}\' '
-        f"{server.address} warehouse.v1.InventoryService/GetStock",
+        f"{server.address} warehouse.v1.InventoryService/GetStock"
+        + (
+            _ALLOCATE_HINT.format(address=server.address)
+            if "demo" in server.loaded_networks
+            else ""
+        ),
         flush=True,
     )
     stop_requested.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Iterator
@@ -18,8 +19,10 @@ from allocation.model import (
     RateCard,
     Sku,
     Surcharge,
+    ZoneRange,
 )
-from allocation.rates import quote
+from allocation.rates import Quote, quote
+from allocation.result import Shipment
 
 BANDS = DistanceBands((250, 500, 1000, 1500, 2000, 2500, 6000))
 
@@ -224,3 +227,171 @@ def _within(
             if g == f and cap and used > cap:
                 return False
     return True
+
+
+def violations(problem: AllocationProblem, shipments: tuple[Shipment, ...]) -> list[str]:
+    """Every limit the shipments break: stock, FC capacity, service capacity, promises, policy."""
+    found: list[str] = []
+    fcs = {fc.id: fc for fc in problem.fcs}
+    orders = {o.id: o for o in problem.orders}
+    used: dict[tuple[str, str], int] = {}
+    packages: dict[str, int] = {}
+    units: dict[str, int] = {}
+    by_service: dict[tuple[str, str], int] = {}
+    per_order: dict[str, list[Shipment]] = {}
+    for s in shipments:
+        packages[s.fc] = packages.get(s.fc, 0) + 1
+        by_service[s.fc, s.service] = by_service.get((s.fc, s.service), 0) + 1
+        per_order.setdefault(s.order_id, []).append(s)
+        for line in s.lines:
+            used[s.fc, line.sku] = used.get((s.fc, line.sku), 0) + line.quantity
+            units[s.fc] = units.get(s.fc, 0) + line.quantity
+        order = orders[s.order_id]
+        if order.promise_days is not None and s.delivery_day > order.promise_days:
+            found.append(
+                f"{s.order_id}: delivered on day {s.delivery_day},"
+                f" promised by day {order.promise_days}"
+            )
+        if order.locked_fc and s.fc != order.locked_fc:
+            found.append(f"{s.order_id}: locked to {order.locked_fc}, shipped from {s.fc}")
+    for (site, sku), qty in used.items():
+        held = problem.stock.get(site, {}).get(sku, 0)
+        if qty > held:
+            found.append(f"{site} ships {qty} of {sku}, holds {held}")
+    for fc_id, fc in fcs.items():
+        if fc.capacity_packages and packages.get(fc_id, 0) > fc.capacity_packages:
+            found.append(f"{fc_id}: {packages[fc_id]} packages > {fc.capacity_packages}")
+        if fc.capacity_units and units.get(fc_id, 0) > fc.capacity_units:
+            found.append(f"{fc_id}: {units[fc_id]} units > {fc.capacity_units}")
+        for sid, cap in fc.service_capacity.items():
+            if cap and by_service.get((fc_id, sid), 0) > cap:
+                found.append(f"{fc_id}/{sid}: {by_service[fc_id, sid]} packages > {cap}")
+    limit = problem.policy.packages_limit
+    for order_id, sent in per_order.items():
+        if len({s.fc for s in sent}) != len(sent):
+            found.append(f"{order_id}: two packages from one FC")
+        if limit and len(sent) > limit:
+            found.append(f"{order_id}: {len(sent)} packages, limit {limit}")
+        lines = [(x.sku, x.quantity) for s in sent for x in s.lines]
+        asked = {(x.sku, x.quantity) for x in orders[order_id].lines}
+        if len(lines) != len(set(lines)) or not set(lines) <= asked:
+            found.append(f"{order_id}: lines shipped twice or not asked for")
+    return found
+
+
+#: The plan time of :func:`assorted` problems: 13:00, past FC1's noon cutoff.
+ASSORTED_NOW_S = 13 * 3600.0
+
+
+def regional() -> CarrierService:
+    """A regional overnight service priced by the kilogram: zones 2-4 only (by chart or by
+    distance), up to 4 kg in half-kilogram steps, at FC0 and FC2 only, with a weight surcharge,
+    a residential surcharge and a fuel percentage that makes rounding matter."""
+    prices = tuple(tuple(700 + 90 * w + 160 * z for z in range(3)) for w in range(8))
+    charts = (
+        ZoneRange("100", "199", 2),
+        ZoneRange("150", "249", 3),  # overlaps the row above, which wins
+        ZoneRange("250", "349", 4),
+        ZoneRange("350", "449", 6),  # a zone the card does not price
+    )
+    return CarrierService(
+        "REGIONAL",
+        RateCard((2, 3, 4), prices, "kg", 0.5, 5000.0),
+        (1, 1, 2),
+        carrier="LOCAL",
+        level=2,
+        fuel_pct=7.5,
+        surcharges=(
+            Surcharge("heavy", 250, min_billable_weight=2.0),
+            Surcharge("residential", 180, residential_only=True),
+        ),
+        zone_charts={"FC2": charts},
+        distance_bands=DistanceBands((400, 900, 1500)),
+        fcs=("FC0", "FC2"),
+    )
+
+
+def assorted(
+    seed: int,
+    *,
+    orders: int = 4,
+    max_lines: int = 3,
+    capacity: int = 0,
+    units: int = 0,
+    service_capacity: int = 0,
+    policy: Policy | None = None,
+    single_item: bool = False,
+) -> AllocationProblem:
+    """A :func:`tiny` problem that exercises every pricing rule: FC1 is past its cutoff, FC2
+    has a ZIP3 but no coordinates (zone charts only), a kilogram card with a zone chart, a
+    service only some FCs offer, zones and weights off the card, business addresses, service
+    levels 0-2, promises of 1-3 days and orders locked to an FC. ``units`` limits the units
+    each FC ships."""
+    base = tiny(
+        seed,
+        orders=orders,
+        fcs=3,
+        max_lines=max_lines,
+        capacity=capacity,
+        service_capacity=service_capacity,
+        policy=policy,
+        single_item=single_item,
+    )
+    rng = random.Random(10_007 * seed + 1)
+    fcs = [dataclasses.replace(fc, capacity_units=units) for fc in base.fcs]
+    fcs[1] = dataclasses.replace(fcs[1], cutoff_s=12 * 3600.0)
+    fcs[2] = dataclasses.replace(fcs[2], location=Location("171"))
+    fc2_chart = (ZoneRange("000", "299", 3), ZoneRange("300", "599", 5), ZoneRange("600", "899", 7))
+    charted = [dataclasses.replace(s, zone_charts={"FC2": fc2_chart}) for s in base.services]
+    services = (*charted, regional())
+    made = []
+    for order in base.orders:
+        to = order.destination
+        zip5 = f"{rng.randint(100, 999)}{rng.randint(0, 99):02d}"
+        coordinates = rng.random() < 0.6
+        made.append(
+            dataclasses.replace(
+                order,
+                destination=Location(
+                    zip5,
+                    to.latitude if coordinates else None,
+                    to.longitude if coordinates else None,
+                ),
+                promise_days=rng.choice([None, None, None, 1, 2, 3]),
+                service_level=rng.choice([0, 0, 0, 0, 1, 2]),
+                locked_fc=rng.choice(["", "", "", "", "", "FC0", "FC2"]),
+                residential=rng.random() < 0.7,
+            )
+        )
+    return dataclasses.replace(
+        base, orders=tuple(made), fcs=tuple(fcs), services=services, now_s=ASSORTED_NOW_S
+    )
+
+
+def package_quote(problem: AllocationProblem, shipment: Shipment) -> Quote | None:
+    """What :func:`allocation.rates.quote` says a shipment costs, its weight and volume rebuilt
+    from its lines (summed in line order, as the solver does)."""
+    order = next(o for o in problem.orders if o.id == shipment.order_id)
+    fc = next(f for f in problem.fcs if f.id == shipment.fc)
+    service = next(s for s in problem.services if s.id == shipment.service)
+    weight = volume = 0.0
+    for line in shipment.lines:
+        weight += line.quantity * problem.skus[line.sku].weight_kg
+        volume += line.quantity * problem.skus[line.sku].volume_cm3
+    return quote(problem, order, fc, service, weight, volume)
+
+
+def own_cheapest(problem: AllocationProblem, o: int) -> int:
+    """The cheapest way to ship order ``o`` alone (penalties included): every package from an
+    FC that holds all its lines, capacities ignored; by exhaustive enumeration."""
+    order = problem.orders[o]
+    held = problem.stock
+
+    def stocked(choice: Choice) -> bool:
+        return all(
+            held.get(problem.fcs[f].id, {}).get(order.lines[j].sku, 0) >= order.lines[j].quantity
+            for f, _, lines, _ in choice
+            for j in lines
+        )
+
+    return min(cost for cost, choice in _choices(problem, o) if stocked(choice))

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 MODULES = [
     f"warehouse.v1.{name}{suffix}"
-    for name in ("common", "layout", "routing", "inventory", "picking")
+    for name in ("common", "layout", "routing", "inventory", "picking", "allocation")
     for suffix in ("_pb2", "_pb2_grpc")
 ]
 
