@@ -15,15 +15,22 @@ from __future__ import annotations
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from allocation.master import Rows
 from allocation.patterns import Pattern
 from allocation.quotes import Compiled
 
 
-def applies(compiled: Compiled, rows: Rows) -> bool:
-    """Whether the flow model is exact here: single-unit orders and no binding service limit."""
+def applies(compiled: Compiled) -> bool:
+    """Whether the flow model is exact here: single-unit orders, and no service limit that
+    the orders an FC could serve might exceed."""
     single = all(n == 1 and bool((group.qty == 1).all()) for n, group in compiled.groups.items())
-    return single and bool((rows.service < 0).all())
+    if not single:
+        return False
+    could = compiled.groups[1].stockable[:, 0, :].sum(axis=0)
+    return all(
+        not 0 < cap < could[f]
+        for f, fc in enumerate(compiled.problem.fcs)
+        for cap in fc.service_capacity.values()
+    )
 
 
 def solve(compiled: Compiled) -> tuple[list[Pattern], int]:

@@ -281,6 +281,7 @@ def generate(
     express_share: float = 0.15,
     locked_fraction: float = 0.005,
     overnight: bool = True,
+    service_capacity: bool = True,
     now_s: float = _hm(13),
     policy: Policy | None = None,
 ) -> AllocationProblem:
@@ -369,15 +370,17 @@ def generate(
     for f, fc in enumerate(fcs):
         cap = max(1, math.ceil(max(floor, factor[f] * natural[f])))
         units = max(1, math.ceil(max(floor, 1.05 * factor[f] * natural_units[f])))
-        service_capacity = {"TWO_DAY": max(1, math.ceil(express_share * cap))}
-        if overnight:
-            service_capacity["OVERNIGHT"] = max(1, math.ceil(express_share * cap / 3))
+        express: dict[str, int] = {}
+        if service_capacity:
+            express["TWO_DAY"] = max(1, math.ceil(express_share * cap))
+            if overnight:
+                express["OVERNIGHT"] = max(1, math.ceil(express_share * cap / 3))
         capped.append(
             replace(
                 fc,
                 capacity_packages=cap,
                 capacity_units=units,
-                service_capacity=service_capacity,
+                service_capacity=express,
             )
         )
 

@@ -62,18 +62,45 @@ class Compiled:
     reachable: Bools
     promisable: Bools
     nearness: Floats
+    zones: Ints
+    _size: Ints | None = None
+    _slot: Ints | None = None
 
     @property
     def n_fcs(self) -> int:
         """Number of FCs."""
         return len(self.fc_ids)
 
+    def position(self, order: int) -> tuple[Group, int]:
+        """The group of order ``order`` (by position in the problem) and its place in it."""
+        return self.groups[int(self.size[order])], int(self.slot[order])
+
+    @property
+    def size(self) -> Ints:
+        """Number of lines of every order."""
+        if self._size is None:
+            self._size = np.zeros(len(self.problem.orders), dtype=np.int64)
+            self._slot = np.zeros(len(self.problem.orders), dtype=np.int64)
+            for n, group in self.groups.items():
+                self._size[group.orders] = n
+                self._slot[group.orders] = np.arange(len(group.orders))
+        return self._size
+
+    @property
+    def slot(self) -> Ints:
+        """Place of every order in its group."""
+        if self._slot is None:
+            self.size  # noqa: B018 - fills both
+        assert self._slot is not None
+        return self._slot
+
 
 def compile_problem(problem: AllocationProblem) -> Compiled:
     """Index the problem and price every package of every order.
 
     ``reachable[o]``: some service reaches the destination of order ``o`` from some FC (else it
-    is undeliverable). ``promisable[o]``: some FC and service would deliver a package by its
+    is undeliverable). ``zones[o, f, s]``: the zone of order ``o`` from FC ``f`` by service
+    ``s`` (-1: none). ``promisable[o]``: some FC and service would deliver a package by its
     promise and at its level.
     """
     fc_ids = [fc.id for fc in problem.fcs]
@@ -157,6 +184,7 @@ def compile_problem(problem: AllocationProblem) -> Compiled:
         reachable,
         promisable,
         nearness,
+        zones,
     )
 
 

@@ -25,10 +25,13 @@ from allocation import baseline, flow, master
 from allocation.model import AllocationProblem, OrderLine, validate
 from allocation.patterns import Pattern, pattern_cost
 from allocation.quotes import MAX_LINES, Compiled, Ints, compile_problem
-from allocation.rates import quote
+from allocation.rates import billable_weight
 from allocation.result import Allocation, Reason, Shipment, Status, Totals, UnfilledLine
 from routing.errors import FieldViolation, InvalidInput
 
+#: Share of the time limit, and seconds per order, kept for building the answer.
+FINISH_SHARE = 0.05
+FINISH_PER_ORDER_S = 2e-5
 #: Most shipment patterns for which the whole pattern MIP is built and solved.
 ENUMERATE_UP_TO = 20_000
 
@@ -41,18 +44,20 @@ def solve(problem: AllocationProblem, *, time_limit_s: float = 10.0, seed: int =
     """
     del seed
     started = time.monotonic()
-    deadline = started + max(0.0, time_limit_s)
+    # Time kept for building the answer after the search.
+    finish = FINISH_SHARE * time_limit_s + FINISH_PER_ORDER_S * len(problem.orders)
+    deadline = started + max(0.0, time_limit_s - finish)
     validate(problem)
     _check_size(problem)
     compiled = compile_problem(problem)
     base = baseline.nearest_fc(compiled)
-    rows = master.coupling_rows(compiled)
-    if flow.applies(compiled, rows):
+    if flow.applies(compiled):
         patterns, objective = flow.solve(compiled)
         bound = float(objective)
         method = "min_cost_flow"
     else:
         limit = problem.policy.packages_limit
+        rows = master.coupling_rows(compiled)
         every = master.enumerate_patterns(compiled, rows, limit, ENUMERATE_UP_TO)
         if every is not None:
             outcome = master.exact(compiled, every, deadline)
@@ -63,9 +68,9 @@ def solve(problem: AllocationProblem, *, time_limit_s: float = 10.0, seed: int =
         patterns, bound = outcome.patterns, outcome.bound
     shipments, unfilled, totals = build(compiled, patterns)
     # The baseline is a feasible answer too: never return worse.
-    base_shipments, base_unfilled, base_totals = build(compiled, base)
+    base_totals = totals_of(compiled, base)
     if base_totals.objective < totals.objective:
-        shipments, unfilled, totals = base_shipments, base_unfilled, base_totals
+        shipments, unfilled, totals = build(compiled, base)
     bound = min(bound, float(totals.objective))
     status = Status.OPTIMAL if totals.objective - bound < 1 - 1e-6 else Status.FEASIBLE
     return Allocation(
@@ -95,15 +100,17 @@ def build(
 ) -> tuple[tuple[Shipment, ...], tuple[UnfilledLine, ...], Totals]:
     """Shipments, unfilled lines with reasons and totals of one pattern per order.
 
-    Each shipment's cost is read off the rate cards by :func:`allocation.rates.quote`.
+    Costs come from the solver's price tables, which follow :func:`allocation.rates.quote`
+    to the minor unit (tests hold the two together).
     """
     problem = compiled.problem
     left = compiled.stock.copy()
     sku_at = {k: i for i, k in enumerate(compiled.sku_ids)}
     shipments: list[Shipment] = []
     covered: list[int] = []
-    for order, pattern in zip(problem.orders, patterns, strict=True):
+    for o, (order, pattern) in enumerate(zip(problem.orders, patterns, strict=True)):
         done = 0
+        group, i = compiled.position(o)
         for f, s, mask in pattern:
             lines = tuple(line for j, line in enumerate(order.lines) if mask >> j & 1)
             weight = volume = 0.0
@@ -113,20 +120,19 @@ def build(
                 volume += line.quantity * sku.volume_cm3
                 left[f, sku_at[line.sku]] -= line.quantity
             fc, service = problem.fcs[f], problem.services[s]
-            q = quote(problem, order, fc, service, weight, volume)
-            if q is None:
-                raise AssertionError(f"order {order.id!r}: no quote for a planned package")
+            card = service.rate_card
+            zone = int(compiled.zones[o, f, s])
             shipments.append(
                 Shipment(
                     order.id,
                     fc.id,
                     service.id,
                     tuple(OrderLine(x.sku, x.quantity) for x in lines),
-                    q.zone,
-                    q.billable_weight,
-                    service.rate_card.weight_unit,
-                    q.cost,
-                    q.delivery_day,
+                    zone,
+                    billable_weight(card, weight, volume),
+                    card.weight_unit,
+                    int(group.cost[i, mask, f, s]),
+                    problem.ship_day(fc) + service.transit_days[card.zones.index(zone)],
                 )
             )
             done |= mask
@@ -143,13 +149,27 @@ def build(
     return tuple(shipments), tuple(unfilled), totals
 
 
+def totals_of(compiled: Compiled, patterns: list[Pattern]) -> Totals:
+    """Totals of one pattern per order, from the price tables (no shipments built)."""
+    cost = penalty = packages = unfilled = 0
+    for o, pattern in enumerate(patterns):
+        group, i = compiled.position(o)
+        covered = 0
+        for f, s, mask in pattern:
+            cost += int(group.cost[i, mask, f, s])
+            covered |= mask
+        missing = group.n - bin(covered).count("1")
+        packages += len(pattern)
+        unfilled += missing
+        penalty += missing * int(group.penalty[i])
+    return Totals(cost, penalty, packages, unfilled)
+
+
 def _reason(compiled: Compiled, o: int, line: int, left: Ints) -> Reason:
     """Why line ``line`` of order ``o`` is unfilled, given the stock ``left`` after the plan."""
     if not compiled.reachable[o]:
         return Reason.UNDELIVERABLE_DESTINATION
-    n = len(compiled.problem.orders[o].lines)
-    group = compiled.groups[n]
-    i = int(np.searchsorted(group.orders, o))
+    group, i = compiled.position(o)
     shippable = np.isfinite(group.cost[i, 1 << line]).any(axis=1)
     if not shippable.any():
         if group.stockable[i, line].any() or not compiled.promisable[o]:

@@ -295,7 +295,7 @@ def test_flow_and_pattern_mip_agree_on_a_generated_day(monkeypatch: pytest.Monke
     """Single-item day: the flow's optimum is the pattern MIP's (both proven optimal)."""
     problem = generated("min_cost_flow")
     by_flow = solve(problem, time_limit_s=60)
-    monkeypatch.setattr(flow, "applies", lambda compiled, rows: False)
+    monkeypatch.setattr(flow, "applies", lambda compiled: False)
     by_mip = solve(problem, time_limit_s=60)
     assert (by_flow.method, by_mip.method) == ("min_cost_flow", "pattern_mip")
     assert by_flow.status is by_mip.status is Status.OPTIMAL
