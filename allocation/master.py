@@ -21,13 +21,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
 
 from allocation.patterns import Pattern, Prices, cheapest, pattern_cost
-from allocation.quotes import Bools, Compiled, Floats, Ints
+from allocation.quotes import Bools, Compiled, Floats, Group, Ints
 
 #: Reduced cost below which a pattern enters the LP (in minor units).
 ENTER_TOLERANCE = 1e-4
@@ -37,14 +37,12 @@ INTEGRAL = 1 - 1e-6
 PRICING_SHARE = 0.75
 #: New columns, per order in the LP, above which the LP is solved again from scratch.
 REBUILD_ABOVE = 0.05
-#: Above this many orders, only a core of them enters the LP (see :func:`generate`).
-CORE_FROM = 400_000
-#: Orders in the sample whose LP estimates the resource prices.
+#: Most orders in one LP; a larger day is solved in chunks (see :func:`generate`).
+CHUNK_ORDERS = 20_000
+#: Orders in the sample whose LP prices the bound of a chunked day.
 SAMPLE_SIZE = 2_000
-#: Share of the LP time the sample may take.
-SAMPLE_SHARE = 0.3
-#: Share of the orders, those with the least regret, that start in the core.
-CORE_SHARE = 0.25
+#: Share of a chunked day's time the sample may take.
+SAMPLE_SHARE = 0.05
 
 
 @dataclass
@@ -371,28 +369,23 @@ class Master:
         return total
 
     def prices(self, coupling: Floats) -> Prices:
-        """Coupling-row duals as non-negative resource prices."""
-        rows = self.rows
+        """Coupling-row duals as non-negative resource prices (kept in ``row_price``)."""
         self.row_price = np.maximum(0.0, -coupling)
-        # Index -1 (no row) reads the appended zero: no price.
-        price = np.append(self.row_price, 0.0)
-        return Prices(
-            price[rows.stock],
-            price[rows.lines] + price[rows.sku_lines][None, :],
-            price[rows.packages],
-            price[rows.units],
-            price[rows.service],
-        )
+        return _as_prices(self.rows, self.row_price)
 
 
 def price_all(
-    compiled: Compiled, prices: Prices, limit: int
+    compiled: Compiled,
+    prices: Prices,
+    limit: int,
+    groups: dict[int, Group] | None = None,
 ) -> tuple[Floats, list[tuple[int, Pattern]]]:
-    """Every order's cheapest pattern under ``prices``: priced values by order, and patterns."""
+    """Every order's cheapest pattern under ``prices`` (only the orders of ``groups`` when
+    given): priced values and patterns, both by order position in the problem."""
     n_orders = len(compiled.problem.orders)
     values = np.zeros(n_orders)
     found: list[tuple[int, Pattern]] = [(o, ()) for o in range(n_orders)]
-    for group in compiled.groups.values():
+    for group in (compiled.groups if groups is None else groups).values():
         total, patterns = cheapest(group, prices, limit)
         values[group.orders] = total
         for o, pattern in zip(group.orders, patterns, strict=True):
@@ -403,12 +396,12 @@ def price_all(
 def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: int) -> Outcome:
     """Column generation from ``start`` (one feasible pattern per order), then the MIP.
 
-    Up to :data:`CORE_FROM` orders, every order is in the LP. Above that, only a *core* is:
-    the orders whose choice is in doubt at prices estimated on a sample, and the others keep
-    their cheapest pattern at those prices. The LP over the core is then checked against every
-    order: a kept order whose pattern is no longer cheapest at the LP's duals joins the core and
-    the LP is solved again, so that when no order objects the answer is the LP optimum of the
-    whole problem. The bound is always the best Lagrangian bound over all orders.
+    Up to :data:`CHUNK_ORDERS` orders, all orders are in one LP, and the bound is its optimum
+    when pricing runs to the end. A larger day is cut into chunks of interleaved orders (each
+    chunk a fair sample of the day), solved one after the other: each chunk gets its share of
+    every FC's capacity left, in proportion to its orders, and takes the stock the chunks
+    before it left. The bound is then the best Lagrangian bound over all orders at the prices
+    of any chunk's LP or of a sample's LP with every limit scaled to the sample.
     """
     rows = coupling_rows(compiled)
     n_orders = len(compiled.problem.orders)
@@ -418,82 +411,115 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
     if not rows.count:
         mine = [p for _, p in own]
         return Outcome(mine, bound, bound, 0, len(mine), 0, True)
+    limits = np.array(rows.limit)
+    count = -(-n_orders // CHUNK_ORDERS)
+    chunks = [list(range(c, n_orders, count)) for c in range(count)]
+    fc_wide = np.concatenate([rows.packages, rows.units, rows.service.ravel()])
+    fc_wide = fc_wide[fc_wide >= 0]
+    where = positions(compiled)
+    patterns: list[Pattern] = [()] * n_orders
+    used = np.zeros(rows.count)
+    row_prices: list[Floats] = []
+    rounds = columns = fractional = 0
+    lp_total = 0.0
+    optimal = True
+    if count > 1:
+        until = time.monotonic() + SAMPLE_SHARE * max(0.0, deadline - time.monotonic())
+        row_prices.append(_sample_prices(compiled, rows, start, limit, until))
+    for c, chunk in enumerate(chunks):
+        share = len(chunk) / sum(len(x) for x in chunks[c:])
+        room = limits - used
+        room[fc_wide] *= share
+        until = time.monotonic() + max(0.0, deadline - time.monotonic()) / (count - c)
+        pool = {o: [own[o][1], start[o], ()] for o in chunk}
+        outcome = _chunk(compiled, rows, chunk, room, pool, until, limit)
+        lp_total += outcome.lp_value
+        rounds += outcome.rounds
+        columns += outcome.columns
+        fractional += outcome.fractional_orders
+        optimal &= outcome.mip_optimal
+        row_prices.append(outcome.prices)
+        if count == 1:
+            bound = max(bound, outcome.bound)
+        for o, pattern in zip(chunk, outcome.patterns, strict=True):
+            patterns[o] = pattern
+            pattern_rows, amounts = use(compiled, rows, where[o], pattern)
+            used[pattern_rows] += amounts
+    if count > 1:
+        for price in row_prices:
+            values, _ = price_all(compiled, _as_prices(rows, price), limit)
+            bound = max(bound, float(values.sum() - price @ limits))
+    return Outcome(patterns, bound, lp_total, rounds, columns, fractional, optimal)
+
+
+@dataclass
+class _Chunk:
+    """What one LP over some orders gives: patterns by chunk position, the bound over those
+    orders (valid only when they are all the orders), the LP value, the last row prices."""
+
+    patterns: list[Pattern]
+    bound: float
+    lp_value: float
+    prices: Floats
+    rounds: int
+    columns: int
+    fractional_orders: int
+    mip_optimal: bool
+
+
+def _chunk(
+    compiled: Compiled,
+    rows: Rows,
+    orders: list[int],
+    room: Floats,
+    pool: dict[int, list[Pattern]],
+    deadline: float,
+    limit: int,
+) -> _Chunk:
+    """Column generation over ``orders`` within ``room``, from the patterns in ``pool``, then
+    the MIP, all by ``deadline``."""
     started = time.monotonic()
     pricing_end = started + PRICING_SHARE * max(0.0, deadline - started)
-    limits = np.array(rows.limit)
-    kept: dict[int, Pattern] = {}
-    where = positions(compiled)
-    if n_orders > CORE_FROM:
-        until = started + SAMPLE_SHARE * (pricing_end - started)
-        prices, row_price = _sample_prices(compiled, rows, start, limit, until)
-        kept, values = _kept(compiled, rows, where, prices, limit)
-        bound = max(bound, float(values.sum() - row_price @ limits))
-    pool: dict[int, list[Pattern]] = {}
-    for o, pattern in own:
-        pool.setdefault(o, []).append(pattern)
-    for o, pattern in enumerate(start):
-        pool[o].append(pattern)
+    groups = compiled.restricted(orders)
+    master = Master(compiled, rows, orders, room)
+    master.add([(o, p) for o in orders for p in pool[o]])
+    lp_value, convexity, coupling, x = master.solve()
+    bound = -np.inf
     rounds = 0
-    while True:
-        core = [o for o in range(n_orders) if o not in kept]
-        room = limits.copy()
-        for o, p in kept.items():
-            pattern_rows, amounts = use(compiled, rows, where[o], p)
-            room[pattern_rows] -= amounts
-        master = Master(compiled, rows, core, room)
-        master.add([(o, p) for o in core for p in pool[o]] + [(o, ()) for o in core])
-        lp_value, convexity, coupling, x = master.solve()
-        objecting: list[int] = []
-        while time.monotonic() < pricing_end:
-            rounds += 1
-            prices = master.prices(coupling)
-            values, found = price_all(compiled, prices, limit)
-            bound = max(bound, float(values.sum() - np.maximum(0.0, -coupling) @ limits))
-            reduced = values[core] - convexity
-            entering = [found[core[k]] for k in np.nonzero(reduced < -ENTER_TOLERANCE)[0]]
-            if not entering:
-                objecting = [
-                    o
-                    for o, p in kept.items()
-                    if _priced(master, o, p, True) > values[o] + ENTER_TOLERANCE
-                ]
-                break
-            for o, p in entering:
-                pool[o].append(p)
-            master.add(entering)
-            lp_value, convexity, coupling, x = master.solve()
-        if not objecting or time.monotonic() >= pricing_end:
+    while time.monotonic() < pricing_end:
+        rounds += 1
+        values, found = price_all(compiled, master.prices(coupling), limit, groups)
+        bound = max(bound, float(values[orders].sum() - master.row_price @ room))
+        reduced = values[orders] - convexity
+        entering = [found[orders[k]] for k in np.nonzero(reduced < -ENTER_TOLERANCE)[0]]
+        if not entering or lp_value - bound <= 1e-9 * max(1.0, abs(lp_value)):
             break
-        for o in objecting:
-            del kept[o]
-    chosen, fractional, mip_optimal = _integer(master, x, deadline)
-    patterns: list[Pattern] = [()] * n_orders
-    for o, p in kept.items():
-        patterns[o] = p
-    for o, p in zip(core, chosen, strict=True):
-        patterns[o] = p
-    lp_total = lp_value + sum(_priced(master, o, p, False) for o, p in kept.items())
-    return Outcome(
-        patterns, bound, lp_total, rounds, len(master.column_cost), fractional, mip_optimal
+        master.add(entering)
+        lp_value, convexity, coupling, x = master.solve()
+    prices = master.row_price.copy()
+    chosen, fractional, optimal = _integer(master, x, deadline)
+    return _Chunk(
+        chosen, bound, lp_value, prices, rounds, len(master.column_cost), fractional, optimal
     )
 
 
-def _priced(master: Master, order: int, pattern: Pattern, priced: bool) -> float:
-    """Cost of a pattern plus, when ``priced``, what it uses at the LP's last row prices."""
-    n, i = master.where[order]
-    cost = pattern_cost(master.compiled.groups[n], i, pattern)
-    if not priced:
-        return cost
-    rows, amounts = master.usage(order, pattern)
-    return cost + float(master.row_price[rows] @ np.array(amounts))
+def _as_prices(rows: Rows, price: Floats) -> Prices:
+    """Row prices as resource prices."""
+    padded = np.append(price, 0.0)
+    return Prices(
+        padded[rows.stock],
+        padded[rows.lines] + padded[rows.sku_lines][None, :],
+        padded[rows.packages],
+        padded[rows.units],
+        padded[rows.service],
+    )
 
 
 def _sample_prices(
     compiled: Compiled, rows: Rows, start: list[Pattern], limit: int, until: float
-) -> tuple[Prices, Floats]:
-    """Resource prices (and the price of every row) from the LP of a random sample of the
-    orders, every limit scaled down to the sample's share (the same sample for the same
-    problem)."""
+) -> Floats:
+    """The price of every row from the LP of a random sample of the orders, every limit scaled
+    down to the sample's share (the same sample for the same problem)."""
     n_orders = len(compiled.problem.orders)
     rng = np.random.default_rng(0)
     sample = sorted(rng.choice(n_orders, size=min(n_orders, SAMPLE_SIZE), replace=False).tolist())
@@ -513,43 +539,8 @@ def _sample_prices(
             break
         master.add(entering)
         _, convexity, coupling, _ = master.solve()
-    return master.prices(coupling), master.row_price
-
-
-def _kept(
-    compiled: Compiled,
-    rows: Rows,
-    where: dict[int, tuple[int, int]],
-    prices: Prices,
-    limit: int,
-) -> tuple[dict[int, Pattern], Floats]:
-    """Orders kept out of the LP with their cheapest pattern at ``prices``, and every order's
-    priced value at those prices.
-
-    An order is kept when moving it off any FC its pattern uses would cost it more than most
-    orders (its *regret* is above the :data:`CORE_SHARE` quantile), and only while the kept
-    orders together stay within every limit.
-    """
-    n_orders = len(compiled.problem.orders)
-    values, found = price_all(compiled, prices, limit)
-    regret = np.full(n_orders, np.inf)
-    for f in range(compiled.n_fcs):
-        banned = prices.packages.copy()
-        banned[f] = np.inf
-        without, _ = price_all(compiled, replace(prices, packages=banned), limit)
-        uses = np.array([any(pkg[0] == f for pkg in p) for _, p in found])
-        regret = np.where(uses, np.minimum(regret, without - values), regret)
-    threshold = float(np.quantile(regret, CORE_SHARE))
-    room = np.array(rows.limit, dtype=np.float64)
-    kept: dict[int, Pattern] = {}
-    for o in np.argsort(-regret, kind="stable").tolist():
-        if regret[o] <= threshold:
-            break
-        used, amounts = use(compiled, rows, where[o], found[o][1])
-        if (room[used] >= np.array(amounts) - 1e-9).all():
-            room[used] -= amounts
-            kept[o] = found[o][1]
-    return kept, values
+    master.prices(coupling)
+    return master.row_price
 
 
 def enumerate_patterns(

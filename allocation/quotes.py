@@ -75,6 +75,26 @@ class Compiled:
         """The group of order ``order`` (by position in the problem) and its place in it."""
         return self.groups[int(self.size[order])], int(self.slot[order])
 
+    def restricted(self, orders: list[int]) -> dict[int, Group]:
+        """The groups cut down to ``orders`` (positions in the problem)."""
+        wanted = np.zeros(len(self.problem.orders), dtype=bool)
+        wanted[orders] = True
+        out: dict[int, Group] = {}
+        for n, g in self.groups.items():
+            keep = wanted[g.orders]
+            if keep.any():
+                out[n] = Group(
+                    n,
+                    g.orders[keep],
+                    g.sku[keep],
+                    g.qty[keep],
+                    g.penalty[keep],
+                    g.units[keep],
+                    g.cost[keep],
+                    g.stockable[keep],
+                )
+        return out
+
     @property
     def size(self) -> Ints:
         """Number of lines of every order."""

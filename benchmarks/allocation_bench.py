@@ -8,7 +8,10 @@ Instances come from :func:`allocation.generator.generate` (seeded, US-style: hub
 Atlanta, Dallas, Joliet, Riverside, ...; ground, two-day and overnight services priced near 2025
 list rates; capacity short at the busiest FCs and some SKUs short of stock):
 
-* **single-100k**: 100,000 single-unit orders over 5 FCs.
+* **single-100k**: 100,000 single-unit orders over 5 FCs, express services without daily
+  limits (the min-cost flow case).
+* **single-20k-svc**: 20,000 single-unit orders with daily limits on the express services,
+  which cross the stock limits and so take column generation.
 * **multi-2k / multi-20k / multi-100k**: 2,000 / 20,000 / 100,000 orders of 1-6 lines, 5 FCs.
 * **multi-2k-3fc / multi-2k-10fc**: 2,000 multi-line orders over 3 and 10 FCs.
 
@@ -43,7 +46,8 @@ RESULTS = Path(__file__).parent / "results" / "allocation.md"
 
 @dataclass(frozen=True)
 class InstanceClass:
-    """Generated instances of one size: ``mip_s`` 0 skips the compact MIP."""
+    """Generated instances of one size: ``mip_s`` 0 skips the compact MIP;
+    ``service_capacity`` False leaves the express services without daily limits."""
 
     name: str
     orders: int
@@ -52,15 +56,17 @@ class InstanceClass:
     seeds: tuple[int, ...]
     solve_s: float
     mip_s: float
+    service_capacity: bool = True
 
 
 CLASSES = (
-    InstanceClass("single-100k", 100_000, 5, True, (1, 2, 3), 60.0, 0.0),
-    InstanceClass("multi-2k", 2_000, 5, False, (1, 2, 3), 10.0, 60.0),
-    InstanceClass("multi-20k", 20_000, 5, False, (1,), 30.0, 120.0),
-    InstanceClass("multi-100k", 100_000, 5, False, (1,), 60.0, 0.0),
-    InstanceClass("multi-2k-3fc", 2_000, 3, False, (1, 2, 3), 10.0, 60.0),
-    InstanceClass("multi-2k-10fc", 2_000, 10, False, (1, 2, 3), 10.0, 60.0),
+    InstanceClass("single-100k", 100_000, 5, True, (1, 2, 3), 5.0, 0.0, service_capacity=False),
+    InstanceClass("single-20k-svc", 20_000, 5, True, (1,), 60.0, 0.0),
+    InstanceClass("multi-2k", 2_000, 5, False, (1, 2, 3), 5.0, 60.0),
+    InstanceClass("multi-20k", 20_000, 5, False, (1,), 60.0, 120.0),
+    InstanceClass("multi-100k", 100_000, 5, False, (1,), 300.0, 0.0),
+    InstanceClass("multi-2k-3fc", 2_000, 3, False, (1, 2, 3), 5.0, 60.0),
+    InstanceClass("multi-2k-10fc", 2_000, 10, False, (1, 2, 3), 5.0, 60.0),
 )
 QUICK = (
     InstanceClass("single-2k", 2_000, 5, True, (1,), 5.0, 20.0),
@@ -85,7 +91,13 @@ class Row:
 def run_instance(cls: InstanceClass, seed: int, *, with_mip: bool) -> Row:
     """Generate one instance, solve it, check the totals, and solve the MIP when asked."""
     started = time.perf_counter()
-    problem = generate(cls.orders, n_fcs=cls.fcs, single_item=cls.single_item, seed=seed)
+    problem = generate(
+        cls.orders,
+        n_fcs=cls.fcs,
+        single_item=cls.single_item,
+        seed=seed,
+        service_capacity=cls.service_capacity,
+    )
     generate_s = time.perf_counter() - started
     started = time.perf_counter()
     answer = solve(problem, time_limit_s=cls.solve_s, seed=0)
