@@ -38,7 +38,7 @@ PRICING_SHARE = 0.75
 #: New columns, per order in the LP, above which the LP is solved again from scratch.
 REBUILD_ABOVE = 0.05
 #: Most orders in one LP; a larger day is solved in chunks (see :func:`generate`).
-CHUNK_ORDERS = 20_000
+CHUNK_ORDERS = 25_000
 #: Orders in the sample whose LP prices the bound of a chunked day.
 SAMPLE_SIZE = 2_000
 #: Share of a chunked day's time the sample may take.
@@ -399,9 +399,11 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
     Up to :data:`CHUNK_ORDERS` orders, all orders are in one LP, and the bound is its optimum
     when pricing runs to the end. A larger day is cut into chunks of interleaved orders (each
     chunk a fair sample of the day), solved one after the other: each chunk gets its share of
-    every FC's capacity left, in proportion to its orders, and takes the stock the chunks
+    what is left of every FC's capacity, in proportion to its orders, and the stock the chunks
     before it left. The bound is then the best Lagrangian bound over all orders at the prices
-    of any chunk's LP or of a sample's LP with every limit scaled to the sample.
+    of any chunk's LP, their mean, or a sample's LP with every limit scaled to the sample.
+    Chunks cost quality: an early chunk spends scarce stock without knowing what later orders
+    need (see ``docs/allocation.md``).
     """
     rows = coupling_rows(compiled)
     n_orders = len(compiled.problem.orders)
@@ -428,6 +430,8 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
         row_prices.append(_sample_prices(compiled, rows, start, limit, until))
     for c, chunk in enumerate(chunks):
         share = len(chunk) / sum(len(x) for x in chunks[c:])
+        # A chunk gets its share of every FC's capacity left, and all the stock left: a
+        # share of scarce stock, rounded to whole units, strands the units that matter.
         room = limits - used
         room[fc_wide] *= share
         until = time.monotonic() + max(0.0, deadline - time.monotonic()) / (count - c)
@@ -446,6 +450,7 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
             pattern_rows, amounts = use(compiled, rows, where[o], pattern)
             used[pattern_rows] += amounts
     if count > 1:
+        row_prices.append(np.mean(row_prices[1:], axis=0))
         for price in row_prices:
             values, _ = price_all(compiled, _as_prices(rows, price), limit)
             bound = max(bound, float(values.sum() - price @ limits))

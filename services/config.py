@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 MIB = 1024 * 1024
@@ -65,6 +65,20 @@ class Settings:
         Longest time to live a reservation may ask for.
     maintenance_interval_s
         How often expired reservations, old event ids and abandoned snapshot loads are removed.
+    tls_cert_file, tls_key_file
+        PEM server certificate (chain) and its unencrypted private key: TLS on the gRPC port.
+        Both or neither; neither serves plaintext.
+    tls_client_ca_file
+        PEM CA bundle for mutual TLS: every client must present a certificate it signed.
+    auth_tokens
+        Bearer tokens and their roles, ``read:<token>`` or ``write:<token>``, comma-separated
+        (see :mod:`services.auth`); kept out of ``repr``.
+    auth_tokens_file
+        File of the same entries, one per line (``#`` comments); adds to ``auth_tokens``.
+    auth_client_identities
+        Client certificate identities (subject CN or a SAN) and their roles, ``read:<name>`` or
+        ``write:<name>``, comma-separated; needs ``tls_client_ca_file``. With no token nor
+        identity, authorization is off.
     """
 
     listen_address: str = "127.0.0.1:50051"
@@ -84,6 +98,12 @@ class Settings:
     event_retention_s: float = 7 * 24 * 3600.0
     max_reservation_ttl_s: float = 24 * 3600.0
     maintenance_interval_s: float = 60.0
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    auth_tokens: str = field(default="", repr=False)
+    auth_tokens_file: Path | None = None
+    auth_client_identities: str = ""
 
     def __post_init__(self) -> None:
         problems = []
@@ -108,6 +128,12 @@ class Settings:
             )
         if not self.default_time_limit_s > 0:
             problems.append(f"default_time_limit_s must be > 0, got {self.default_time_limit_s}")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            problems.append("tls_cert_file and tls_key_file go together: set both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            problems.append("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        if self.auth_client_identities.strip() and self.tls_client_ca_file is None:
+            problems.append("auth_client_identities needs tls_client_ca_file (mutual TLS)")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -121,9 +147,15 @@ def _env_name(field_name: str) -> str:
     return "WAREHOUSE_" + field_name.upper()
 
 
+#: Path settings that an empty value turns off.
+_OPTIONAL_PATHS = frozenset(
+    {"layouts_dir", "tls_cert_file", "tls_key_file", "tls_client_ca_file", "auth_tokens_file"}
+)
+
+
 def _convert(field_name: str, raw: str) -> object:
     default = getattr(Settings, field_name)
-    if field_name == "layouts_dir":
+    if field_name in _OPTIONAL_PATHS:
         return Path(raw) if raw else None
     if isinstance(default, Path):
         return Path(raw)

@@ -31,7 +31,7 @@ from warehouse.v1 import (
     routing_pb2_grpc,
 )
 
-from services import config
+from services import auth, config
 from services.allocation_service import AllocationService
 from services.config import Settings
 from services.db import open_database
@@ -69,6 +69,9 @@ class WarehouseServer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Security files first: a wrong one fails the start before anything is opened.
+        self.credentials = auth.server_credentials(settings)
+        self.auth = auth.AuthPolicy.from_settings(settings)
         self.metrics = ServerMetrics()
         self.db = open_database(settings.database, MIGRATIONS)
         self.store = LayoutStore(self.db)
@@ -99,7 +102,11 @@ class WarehouseServer:
             futures.ThreadPoolExecutor(
                 max_workers=settings.threads, thread_name_prefix="grpc-handler"
             ),
-            interceptors=[MetricsInterceptor(self.metrics), ErrorInterceptor()],
+            interceptors=[
+                MetricsInterceptor(self.metrics),
+                *([auth.AuthInterceptor(self.auth)] if self.auth.enabled else []),
+                ErrorInterceptor(),
+            ],
             options=options,
             # Solve calls over the limit fail fast in a handler thread; this only caps the queue.
             maximum_concurrent_rpcs=8 * settings.threads,
@@ -110,7 +117,13 @@ class WarehouseServer:
         s = self.settings
         # Bind first: a busy port fails the start before any work (nothing is served until
         # self._server.start() below).
-        self.port = self._server.add_insecure_port(s.listen_address)
+        if self.credentials is not None:
+            self.port = self._server.add_secure_port(s.listen_address, self.credentials)
+        else:
+            self.port = self._server.add_insecure_port(s.listen_address)
+        auth.warn_if_exposed(
+            s.listen_address, tls=self.credentials is not None, auth=self.auth.enabled
+        )
         if s.layouts_dir is not None:
             self.loaded_layouts = self.registry.load_dir(s.layouts_dir)
             self.seeded_stock = load_stock_files(self.inventory, self.registry, s.layouts_dir)
@@ -239,7 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Installed before start(), so a signal while layouts load still ends in a clean stop.
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    server = WarehouseServer(settings)
+    try:
+        server = WarehouseServer(settings)
+    except auth.SecurityConfigError as exc:
+        print(f"warehouse-server: error: {exc}", file=sys.stderr)
+        return 2
     server.start()
     metrics = (
         f"http://{settings.metrics_address}:{server.metrics_port}/metrics"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 import allocation.solve
-from allocation import flow
+from allocation import flow, master
 from allocation.baseline import nearest_fc
 from allocation.generator import generate
 from allocation.model import (
@@ -593,3 +593,16 @@ def test_a_heavier_package_than_the_card_prices_is_not_shipped() -> None:
     assert [(s.order_id, s.billable_weight) for s in answer.shipments] == [("light", 2.0)]
     assert [u.order_id for u in answer.unfilled] == ["heavy"]
     check_answer(problem, answer)
+
+
+def test_a_day_solved_in_chunks_keeps_every_limit_and_a_valid_bound(
+    monkeypatch: pytest.MonkeyPatch, day: AllocationProblem, day_answer: Allocation
+) -> None:
+    """Cut into chunks, a day still keeps every limit; its bound stays below the one-LP answer
+    and its answer above the one-LP bound, and it still beats the baseline."""
+    monkeypatch.setattr(master, "CHUNK_ORDERS", 70)
+    chunked = solve(day, time_limit_s=60)
+    check_answer(day, chunked)
+    assert chunked.bound <= day_answer.totals.objective + 1e-6
+    assert day_answer.bound <= chunked.totals.objective + 1e-6
+    assert chunked.totals.objective < chunked.baseline.objective
