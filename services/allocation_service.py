@@ -441,7 +441,9 @@ class AllocationService(allocation_pb2_grpc.AllocationServiceServicer):
             stock[fc_id] = {}
         # An FC the inventory has no site for has no stock (and version 0).
         if wanted and skus:
-            for site in self._inventory.stock_at_fcs(skus, sites=wanted):
+            with self._metrics.store_call("read_fc_stock"):
+                at_fcs = self._inventory.stock_at_fcs(skus, sites=wanted)
+            for site in at_fcs:
                 versions[site.site] = site.version
                 for line in site.lines:
                     units = stock[site.site]

@@ -8,6 +8,8 @@ exception                              status
 :class:`routing.errors.NotFound`       NOT_FOUND with a ``google.rpc.ResourceInfo``
 :class:`Overloaded`                    RESOURCE_EXHAUSTED
 :class:`DeadlineExceeded`              DEADLINE_EXCEEDED
+:class:`SolverUnavailable`             UNAVAILABLE: the solve had no effect (its worker died, or the
+                                       server is stopping), so the caller may retry with backoff
 anything else                          INTERNAL, message ``internal error``; the stack trace is
                                        logged here and never sent
 =====================================  ==========================================================
@@ -32,6 +34,16 @@ class Overloaded(Exception):
 
 class DeadlineExceeded(Exception):
     """The call's deadline leaves no time to solve."""
+
+
+class SolverUnavailable(Exception):
+    """No solver process could finish the call's solve: the one running it died (killed, out
+    of memory, ...), or the server is stopping.
+
+    The solve had no effect (reservations are made after it, in the server process) and a dead
+    worker pool is replaced at once, so the failure is transient: UNAVAILABLE tells clients to
+    retry with backoff, where INTERNAL would tell them not to.
+    """
 
 
 def _packed(message: error_details_pb2.BadRequest | error_details_pb2.ResourceInfo) -> any_pb2.Any:
@@ -63,6 +75,8 @@ def rpc_status(exc: BaseException, method: str = "") -> status_pb2.Status:
         return status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=str(exc))
     if isinstance(exc, DeadlineExceeded):
         return status_pb2.Status(code=code_pb2.DEADLINE_EXCEEDED, message=str(exc))
+    if isinstance(exc, SolverUnavailable):
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc))
     log.error("unexpected error in %s", method or "a call", exc_info=exc)
     return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
 

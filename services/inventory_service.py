@@ -168,8 +168,10 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
                 "header.level",
                 f"site {header.site_id!r} is a warehouse with a layout: use STOCK_LEVEL_BIN",
             )
-        done = self._store.committed_snapshot(header.site_id, header.snapshot_id)
+        with self._metrics.store_call("read_state"):
+            done = self._store.committed_snapshot(header.site_id, header.snapshot_id)
         if done is not None:  # a resend: answer at once, without reading the rows again
+            self._metrics.observe_snapshot("duplicate")
             return pb.ReplaceStockResponse(
                 site_id=done.site,
                 snapshot_id=done.snapshot_id,
@@ -202,13 +204,24 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
                 index += 1
                 message = next(request_iterator, None)
 
-        load.add(rows())
-        if not ended or not context.is_active():
+        try:
+            load.add(rows())
+            complete = ended and context.is_active()
+            if complete:
+                with self._metrics.store_call("snapshot_commit"):
+                    result = load.commit()
+        except Exception:
+            self._metrics.observe_snapshot("failed")
+            raise
+        if not complete:
             load.abort()
+            self._metrics.observe_snapshot("aborted")
             raise InvalidInput.single(
                 "end", "the stream ended without a message saying end; nothing changed"
             )
-        result = load.commit()
+        self._metrics.observe_snapshot(
+            "duplicate" if result.duplicate else "committed", result.rows
+        )
         return pb.ReplaceStockResponse(
             site_id=result.site,
             snapshot_id=result.snapshot_id,
@@ -227,13 +240,14 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         converted = [_event(e, f"events[{i}]") for i, e in enumerate(request.events)]
         bad = {i: v for i, v in enumerate(converted) if isinstance(v, FieldViolation)}
         good = [(i, e) for i, e in enumerate(converted) if isinstance(e, StockEvent)]
-        result = self._store.apply_events(
-            request.site_id,
-            [e for _, e in good],
-            level=level,
-            bins=bins,
-            names=[f"events[{i}]" for i, _ in good],
-        )
+        with self._metrics.store_call("apply_events"):
+            result = self._store.apply_events(
+                request.site_id,
+                [e for _, e in good],
+                level=level,
+                bins=bins,
+                names=[f"events[{i}]" for i, _ in good],
+            )
         results: list[pb.EventResult | None] = [None] * len(converted)
         for i, violation in bad.items():
             results[i] = pb.EventResult(
@@ -277,13 +291,14 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
             for i, line in enumerate(request.lines):
                 if line.bin_id and line.bin_id not in bins:
                     raise NotFound("bin", line.bin_id, f"lines[{i}].bin_id")
-        result = self._store.reserve(
-            request.site_id,
-            request.reservation_id,
-            [ReservationLine(x.sku, x.bin_id, x.quantity) for x in request.lines],
-            level=level,
-            ttl_s=ttl_s,
-        )
+        with self._metrics.store_call("reserve"):
+            result = self._store.reserve(
+                request.site_id,
+                request.reservation_id,
+                [ReservationLine(x.sku, x.bin_id, x.quantity) for x in request.lines],
+                level=level,
+                ttl_s=ttl_s,
+            )
         response = pb.ReserveResponse(
             site_id=result.site,
             reservation_id=result.reservation_id,
@@ -311,9 +326,11 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         """Release what a reservation still holds."""
         _require(request.site_id, "site_id")
         _require(request.reservation_id, "reservation_id")
-        version = self._store.release(request.site_id, request.reservation_id)
+        with self._metrics.store_call("release"):
+            version = self._store.release(request.site_id, request.reservation_id)
         if version is None:
-            state = self._store.state(request.site_id)
+            with self._metrics.store_call("read_state"):
+                state = self._store.state(request.site_id)
             return pb.ReleaseReservationResponse(
                 released=False, version=0 if state is None else state.version
             )
@@ -333,13 +350,14 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
         if not request.site_ids:
             if bins:
                 raise InvalidInput.single("site_ids", "required when reading by bin")
-            return pb.GetStockResponse(
-                sites=[site_stock_message(s) for s in self._store.stock_at_fcs(skus)]
-            )
+            with self._metrics.store_call("read_fc_stock"):
+                at_fcs = self._store.stock_at_fcs(skus)
+            return pb.GetStockResponse(sites=[site_stock_message(s) for s in at_fcs])
         sites = []
         for i, site_id in enumerate(request.site_ids):
             level, _ = self._site(site_id, f"site_ids[{i}]")
-            stock = self._store.stock(site_id, skus=skus, bins=bins)
+            with self._metrics.store_call("read_stock"):
+                stock = self._store.stock(site_id, skus=skus, bins=bins)
             if stock is None:
                 if level is Level.FC:
                     raise NotFound("site", site_id, f"site_ids[{i}]")
@@ -352,7 +370,8 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> pb.SiteState:
         """A site's version and the progress of its event sources."""
         level, _ = self._site(request.site_id)
-        state = self._store.state(request.site_id)
+        with self._metrics.store_call("read_state"):
+            state = self._store.state(request.site_id)
         if state is None:
             if level is Level.FC:
                 raise NotFound("site", request.site_id, "site_id")

@@ -1,7 +1,11 @@
-"""Prometheus metrics: the gRPC ecosystem's server metrics plus planning and allocation metrics.
+"""Prometheus metrics: the gRPC ecosystem's server metrics plus planning, allocation, inventory
+feed and store metrics.
 
 Metric names follow go-grpc-prometheus / py-grpc-prometheus (``grpc_server_handled_total`` with
-``grpc_code`` ...), so the usual gRPC Grafana dashboards work unchanged. Every server gets its own
+``grpc_code`` ...), so the usual gRPC Grafana dashboards work unchanged; deploy/prometheus and
+deploy/grafana hold this project's rules and dashboards. Label values come from fixed sets, or
+are a network's ISO 4217 currency code, never an order, event or site id: the number of series
+stays bounded. Every server gets its own
 :class:`~prometheus_client.CollectorRegistry`, so tests can run several servers in one process.
 """
 
@@ -29,6 +33,33 @@ LATENCY_BUCKETS = (
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 )  # fmt: skip
 SAVING_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
+#: Carts (batches) and totes per wave.
+WAVE_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+#: Inventory event outcomes and the reasons each can have, created at zero at start so that
+#: "no event applied for N minutes" is a zero rate, not a missing series.
+INVENTORY_EVENT_LABELS = (
+    ("applied", "none"),
+    ("duplicate", "repeated"),
+    ("duplicate", "in_snapshot"),
+    ("rejected", "invalid"),
+    ("rejected", "unknown_bin"),
+    ("rejected", "insufficient_stock"),
+    ("rejected", "id_reused"),
+)
+#: How a ReplaceStock stream ended: switched to, a resend of a committed snapshot, a stream
+#: that stopped without ``end`` (nothing changed), or an error while loading.
+SNAPSHOT_OUTCOMES = ("committed", "duplicate", "aborted", "failed")
+#: The store calls timed in ``warehouse_store_operation_seconds``.
+STORE_OPERATIONS = (
+    "apply_events",
+    "snapshot_commit",
+    "reserve",
+    "release",
+    "read_stock",
+    "read_fc_stock",
+    "read_state",
+)
 
 _LABELS = ("grpc_type", "grpc_service", "grpc_method")
 
@@ -120,7 +151,25 @@ class ServerMetrics:
         self.wave_batches = Histogram(
             "warehouse_wave_batches",
             "Carts (batches) per planned wave.",
-            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            buckets=WAVE_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.wave_baseline_batches = Histogram(
+            "warehouse_wave_baseline_batches",
+            "Carts first-come-first-served batching would need for the same wave.",
+            buckets=WAVE_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.wave_totes = Histogram(
+            "warehouse_wave_totes",
+            "Totes used per planned wave, over all its carts.",
+            buckets=WAVE_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.wave_solve_seconds = Histogram(
+            "warehouse_wave_solve_seconds",
+            "Solver wall-clock time per wave (batching, bin selection and routes).",
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.wave_distance = Counter(
@@ -186,6 +235,31 @@ class ServerMetrics:
             ("outcome", "reason"),
             registry=r,
         )
+        for outcome, reason in INVENTORY_EVENT_LABELS:
+            self.inventory_events.labels(outcome, reason)
+        self.snapshots = Counter(
+            "warehouse_inventory_snapshots_total",
+            "Stock snapshots received (ReplaceStock), by outcome: committed, duplicate, aborted "
+            "(the stream stopped without end) or failed.",
+            ("outcome",),
+            registry=r,
+        )
+        for outcome in SNAPSHOT_OUTCOMES:
+            self.snapshots.labels(outcome)
+        self.snapshot_rows = Counter(
+            "warehouse_inventory_snapshot_rows_total",
+            "Stock rows of the committed snapshots.",
+            registry=r,
+        )
+        self.store_seconds = Histogram(
+            "warehouse_store_operation_seconds",
+            "Time of the inventory store's calls (one transaction each), by operation.",
+            ("operation",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        for operation in STORE_OPERATIONS:
+            self.store_seconds.labels(operation)
         self._http: WSGIServer | None = None
         self._thread: Thread | None = None
 
@@ -205,6 +279,9 @@ class ServerMetrics:
         """Record one planned wave."""
         self.waves.labels(result.status.value).inc()
         self.wave_batches.observe(len(result.batches))
+        self.wave_baseline_batches.observe(result.baseline_batches)
+        self.wave_totes.observe(sum(len(t) for b in result.batches for t in b.totes.values()))
+        self.wave_solve_seconds.observe(result.solve_time_s)
         self.wave_distance.inc(result.distance_mm / 1000)
         self.wave_baseline_distance.inc(result.baseline_distance_mm / 1000)
         for line in result.unserved:
@@ -224,6 +301,21 @@ class ServerMetrics:
         self.allocation_orders.labels("unfilled").inc(len(short - shipped))
         for line in result.unfilled:
             self.allocation_unfilled.labels(line.reason.value).inc()
+
+    def observe_snapshot(self, outcome: str, rows: int = 0) -> None:
+        """Record one snapshot stream's ``outcome`` (one of :data:`SNAPSHOT_OUTCOMES`)."""
+        self.snapshots.labels(outcome).inc()
+        if outcome == "committed":
+            self.snapshot_rows.inc(rows)
+
+    @contextmanager
+    def store_call(self, operation: str) -> Iterator[None]:
+        """Time the block as one store call of ``operation`` (one of :data:`STORE_OPERATIONS`)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.store_seconds.labels(operation).observe(time.perf_counter() - started)
 
     def serve(self, port: int, address: str = "127.0.0.1") -> int:
         """Serve ``/metrics`` over HTTP on ``port`` (0 picks one); return the bound port."""

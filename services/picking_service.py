@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import nullcontext
 
 import grpc
 from warehouse.v1 import common_pb2, inventory_pb2, picking_pb2, picking_pb2_grpc
@@ -194,9 +195,11 @@ class PickingService(picking_pb2_grpc.PickingServiceServicer):
                 raise InvalidInput.single("reserve", "cannot reserve what-if stock")
         skus = sorted({x.sku for o in request.orders for x in o.lines if x.sku})
         own = request.reservation_id if request.reserve else ""
-        stock = stock_for_plan(
-            self._inventory, request.warehouse_id, skus, override, reservation_id=own
-        )
+        # The store is read only without a StockOverride in the request.
+        with self._metrics.store_call("read_stock") if override is None else nullcontext():
+            stock = stock_for_plan(
+                self._inventory, request.warehouse_id, skus, override, reservation_id=own
+            )
         plan_wave = to_wave(request, stock.available)
         model.validate(plan_wave)
         oracle.depot_location(plan_wave.start_depot or oracle.depot_ids[0], "start_depot")
@@ -258,9 +261,15 @@ class PickingService(picking_pb2_grpc.PickingServiceServicer):
             ).hexdigest()
         )
         lines = [ReservationLine(sku, b, q) for (sku, b), q in sorted(units.items())]
-        held = self._inventory.reserve(
-            request.warehouse_id, reservation_id, lines, level=Level.BIN, ttl_s=ttl_s, replace=True
-        )
+        with self._metrics.store_call("reserve"):
+            held = self._inventory.reserve(
+                request.warehouse_id,
+                reservation_id,
+                lines,
+                level=Level.BIN,
+                ttl_s=ttl_s,
+                replace=True,
+            )
         response.reservation_id = reservation_id
         response.reserved = held.reserved
         response.reservation_shortages.extend(

@@ -26,13 +26,22 @@ from routing import route, tsp
 from routing.errors import FieldViolation, InvalidInput, NotFound
 from routing.oracle import DistanceOracle
 from routing.route import Baseline, PickList, RouteResult
-from services.errors import DeadlineExceeded
+from services.errors import DeadlineExceeded, SolverUnavailable
 from services.layouts import LayoutRegistry
 from services.store import LayoutStore
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+#: What a call whose solve died with its worker process is told (UNAVAILABLE, see errors.py).
+WORKER_CRASHED = (
+    "the solver process running this call stopped unexpectedly; nothing was changed and a new "
+    "worker pool is starting: retry with backoff"
+)
+#: What a call reaching the worker pool after the server closed it is told (UNAVAILABLE).
+PLANNER_CLOSED = "the server is shutting down; nothing was changed: retry with backoff"
 
 
 @dataclass(frozen=True)
@@ -80,23 +89,67 @@ class RoutePlanner:
             initargs=(self.registry.store.db.target,),
         )
 
-    def _submit(self, job: RouteJob, deadline: float | None) -> Future[RouteResult | _Failure]:
-        """Hand ``job`` to a worker; a pool broken by a crashed worker is replaced once."""
-        pool = self._pool
-        assert pool is not None
+    def _submit(self, fn: Callable[..., R], *args: object) -> tuple[ProcessPoolExecutor, Future[R]]:
+        """Hand ``fn(*args)`` to a worker; a pool already broken by a crashed worker is replaced
+        once. Returns the pool with the future, to replace that pool if it breaks later.
+
+        Raises
+        ------
+        SolverUnavailable
+            The planner is closed (the server is stopping), or the new pool broke too.
+        """
+        for attempt in (1, 2):
+            pool = self._pool
+            if pool is None:
+                break
+            try:
+                return pool, pool.submit(fn, *args)
+            except BrokenProcessPool as exc:
+                if attempt == 2:
+                    raise SolverUnavailable(WORKER_CRASHED) from exc
+                self._replace_pool(pool)  # a worker died while idle: once more on a new pool
+            except RuntimeError:
+                break  # close() shut the pool down since it was read
+        raise SolverUnavailable(PLANNER_CLOSED)
+
+    def _result(self, pool: ProcessPoolExecutor, future: Future[R], deadline: float | None) -> R:
+        """What ``future`` (of ``pool``) returns, waiting no longer than ``deadline``.
+
+        Raises
+        ------
+        DeadlineExceeded
+            The worker did not answer before ``deadline``.
+        SolverUnavailable
+            A worker of ``pool`` died while the job was running or waiting (the pool is
+            replaced, so the next call is served again), or the planner was closed.
+        """
+        timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         try:
-            return pool.submit(_solve_in_worker, job, deadline)
-        except BrokenProcessPool:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise DeadlineExceeded("the solve did not finish before the deadline") from None
+        except BrokenProcessPool as exc:
             self._replace_pool(pool)
-            assert self._pool is not None
-            return self._pool.submit(_solve_in_worker, job, deadline)
+            closed = self._pool is None
+            raise SolverUnavailable(PLANNER_CLOSED if closed else WORKER_CRASHED) from exc
 
     def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
+        """Swap ``broken`` for a new pool, unless another call did already or the planner is
+        closed (its workers are stopped on purpose then)."""
         with self._pool_lock:
             if self._pool is broken:
                 log.error("a solver worker died; starting a new worker pool")
                 broken.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live worker processes (none before the first job or without a
+        pool)."""
+        pool = self._pool
+        # ProcessPoolExecutor keeps its processes by pid; there is no public accessor.
+        processes = getattr(pool, "_processes", None) or {}
+        return sorted(pid for pid, process in list(processes.items()) if process.is_alive())
 
     def warm_up(self, warehouse_ids: list[str]) -> None:
         """Start every worker and compile ``warehouse_ids`` in each, so first calls are fast."""
@@ -145,9 +198,15 @@ class RoutePlanner:
         Jobs still waiting for a worker when ``deadline`` passes fail with
         :class:`DeadlineExceeded`; the others keep their answers.
         """
-        if self._pool is None:
+        if self._workers == 0:
             return [_attempt(self.registry, job, deadline) for job in jobs]
-        pending: list[RouteResult | Exception | RouteJob | Future[RouteResult | _Failure]] = []
+        # Per job: its outcome, a job to run here, or the pool and future of a worker's solve.
+        pending: list[
+            RouteResult
+            | Exception
+            | RouteJob
+            | tuple[ProcessPoolExecutor, Future[RouteResult | _Failure]]
+        ] = []
         for job in jobs:
             try:
                 inline = self._fast(job)
@@ -156,27 +215,19 @@ class RoutePlanner:
             except (InvalidInput, NotFound) as exc:
                 pending.append(exc)
                 continue
-            pending.append(job if inline else self._submit(job, deadline))
+            pending.append(job if inline else self._submit(_solve_in_worker, job, deadline))
         # Fast jobs run here, in order, while the workers take the slow ones.
         out: list[RouteResult | Exception] = []
         for outcome in pending:
             if isinstance(outcome, RouteJob):
                 outcome = _attempt(self.registry, outcome, deadline)
-            if not isinstance(outcome, Future):
+            if not isinstance(outcome, tuple):
                 out.append(outcome)
                 continue
-            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             try:
-                result = outcome.result(timeout=timeout)
-            except FutureTimeout:
-                outcome.cancel()
-                out.append(DeadlineExceeded("the solve did not finish before the deadline"))
-                continue
-            except BrokenProcessPool as exc:
-                pool = self._pool
-                if pool is not None and getattr(pool, "_broken", False):
-                    self._replace_pool(pool)
-                out.append(exc)  # reported as INTERNAL; the next call gets a fresh pool
+                result = self._result(*outcome, deadline)
+            except (DeadlineExceeded, SolverUnavailable) as exc:
+                out.append(exc)
                 continue
             out.append(result.rebuild() if isinstance(result, _Failure) else result)
         return out
@@ -198,28 +249,15 @@ class RoutePlanner:
             From ``fn``, as raised.
         DeadlineExceeded
             The worker did not answer before ``deadline`` (``time.monotonic()`` seconds).
+        SolverUnavailable
+            The worker died during the call (the pool is replaced for the next calls), or the
+            planner is closed.
         """
-        if self._pool is None:
+        if self._workers == 0:
             if warehouse_id is None:
                 return fn(*args)
             return fn(self.registry.oracle(warehouse_id), *args)
-        try:
-            future = self._pool.submit(_run_in_worker, fn, warehouse_id, args)
-        except BrokenProcessPool:
-            self._replace_pool(self._pool)
-            assert self._pool is not None
-            future = self._pool.submit(_run_in_worker, fn, warehouse_id, args)
-        timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        try:
-            result = future.result(timeout=timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise DeadlineExceeded("the solve did not finish before the deadline") from None
-        except BrokenProcessPool:
-            pool = self._pool
-            if pool is not None and getattr(pool, "_broken", False):
-                self._replace_pool(pool)
-            raise
+        result = self._result(*self._submit(_run_in_worker, fn, warehouse_id, args), deadline)
         if isinstance(result, _Failure):
             raise result.rebuild()
         return result  # type: ignore[return-value]
@@ -229,10 +267,25 @@ class RoutePlanner:
         return _exact(self.registry.oracle(job.warehouse_id), job)
 
     def close(self) -> None:
-        """Stop the worker processes."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the worker processes at once, solves still running included.
+
+        The server closes the planner once every call has answered or been cancelled at the end
+        of the grace period: a solve still running then has nobody waiting for it, and waiting
+        for it would stretch a shutdown by up to that solve's whole time limit.
+        """
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 # -- solving, in this process or a worker ----------------------------------------------------

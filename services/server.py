@@ -97,6 +97,10 @@ class WarehouseServer:
             # gRPC sets SO_REUSEPORT by default: a second server on a busy port would silently
             # share it instead of failing to start.
             ("grpc.so_reuseport", 0),
+            # Clients balancing round-robin over a headless Service resolve names again when a
+            # connection ends: closing connections after a while lets them find new replicas.
+            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+            ("grpc.max_connection_age_grace_ms", 60 * 1000),
         ]
         self._server = grpc.server(
             futures.ThreadPoolExecutor(
