@@ -209,6 +209,10 @@ def use(
     return index, value
 
 
+class OutOfTime(Exception):
+    """The LP did not reach its optimum before the deadline."""
+
+
 class Master:
     """The restricted master LP in HiGHS, grown column by column and re-solved warm.
 
@@ -223,10 +227,12 @@ class Master:
         rows: Rows,
         orders: Sequence[int] | None = None,
         room: Floats | None = None,
+        deadline: float | None = None,
     ) -> None:
         """The LP over ``orders`` (all when None) within ``room`` of every coupling row (its
-        limit when None)."""
+        limit when None); a solve still running at ``deadline`` raises :class:`OutOfTime`."""
         self.compiled = compiled
+        self.deadline = deadline
         self.rows = rows
         self.limits = np.array(rows.limit, dtype=np.float64) if room is None else room
         self.orders = list(range(len(compiled.problem.orders)) if orders is None else orders)
@@ -333,7 +339,11 @@ class Master:
             self.highs.clearSolver()
         self.fresh = 0
         while True:
+            if self.deadline is not None:
+                self.highs.setOptionValue("time_limit", max(0.01, self.deadline - time.monotonic()))
             self.highs.run()
+            if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                raise OutOfTime
             solution = self.highs.getSolution()
             x = np.asarray(solution.col_value)
             broken = self.broken(x)
@@ -436,7 +446,7 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
         room[fc_wide] *= share
         until = time.monotonic() + max(0.0, deadline - time.monotonic()) / (count - c)
         pool = {o: [own[o][1], start[o], ()] for o in chunk}
-        outcome = _chunk(compiled, rows, chunk, room, pool, until, limit)
+        outcome = _chunk(compiled, rows, chunk, room, pool, until, limit, count == 1)
         lp_total += outcome.lp_value
         rounds += outcome.rounds
         columns += outcome.columns
@@ -480,17 +490,26 @@ def _chunk(
     pool: dict[int, list[Pattern]],
     deadline: float,
     limit: int,
+    alone: bool,
 ) -> _Chunk:
-    """Column generation over ``orders`` within ``room``, from the patterns in ``pool``, then
-    the MIP, all by ``deadline``."""
+    """Column generation over ``orders`` within ``room``, from the patterns in ``pool`` (the
+    second of each order's is its starting pattern), then the MIP, all by ``deadline``.
+
+    ``alone``: these are all the orders, so their starting patterns keep every limit and the
+    LP may be cut short at the deadline."""
     started = time.monotonic()
     pricing_end = started + PRICING_SHARE * max(0.0, deadline - started)
     groups = compiled.restricted(orders)
-    master = Master(compiled, rows, orders, room)
+    master = Master(compiled, rows, orders, room, deadline if alone else None)
     master.add([(o, p) for o in orders for p in pool[o]])
-    lp_value, convexity, coupling, x = master.solve()
     bound = -np.inf
     rounds = 0
+    try:
+        lp_value, convexity, coupling, x = master.solve()
+    except OutOfTime:
+        # Not even the first LP in time: the orders keep their starting pattern.
+        start = [pool[o][1] for o in orders]
+        return _Chunk(start, bound, np.inf, master.row_price, 0, 0, len(orders), False)
     while time.monotonic() < pricing_end:
         rounds += 1
         values, found = price_all(compiled, master.prices(coupling), limit, groups)
@@ -500,7 +519,12 @@ def _chunk(
         if not entering or lp_value - bound <= 1e-9 * max(1.0, abs(lp_value)):
             break
         master.add(entering)
-        lp_value, convexity, coupling, x = master.solve()
+        try:
+            lp_value, convexity, coupling, x = master.solve()
+        except OutOfTime:
+            # The last solved LP's values stand; columns added since are at 0.
+            x = np.concatenate([x, np.zeros(len(master.column_cost) - len(x))])
+            break
     prices = master.row_price.copy()
     chosen, fractional, optimal = _integer(master, x, deadline)
     return _Chunk(
