@@ -186,19 +186,28 @@ def seconds_to_duration(seconds: float) -> duration_pb2.Duration:
     return out
 
 
+#: Longest time limit a request may ask for: a day's allocation takes minutes, not hours.
+MAX_TIME_LIMIT_S = 900.0
+
+
 def time_limit_s(options: common_pb2.SolveOptions, default_s: float) -> float:
     """The requested time limit in seconds, ``default_s`` when unset or zero.
 
     Raises
     ------
     InvalidInput
-        ``options.time_limit`` is negative.
+        ``options.time_limit`` is negative or above :data:`MAX_TIME_LIMIT_S` (a call without a
+        deadline would otherwise hold a solve slot and a worker for as long as it asks).
     """
     if not options.HasField("time_limit"):
         return default_s
     seconds = duration_s(options.time_limit)
     if seconds < 0:
         raise InvalidInput.single("options.time_limit", f"must not be negative, got {seconds} s")
+    if seconds > MAX_TIME_LIMIT_S:
+        raise InvalidInput.single(
+            "options.time_limit", f"at most {MAX_TIME_LIMIT_S:.0f} s, got {seconds:g} s"
+        )
     return seconds or default_s
 
 

@@ -495,3 +495,20 @@ def test_a_message_over_the_size_limit_is_resource_exhausted(small_messages: grp
     )
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert f"vs. {MIB})" in (error.details() or "")
+
+
+def test_a_time_limit_above_the_cap_is_invalid_naming_options_time_limit(
+    small_messages: grpc.Channel,
+) -> None:
+    """A solve may ask for at most MAX_TIME_LIMIT_S; one second more names options.time_limit."""
+    from services.convert import MAX_TIME_LIMIT_S
+
+    routing = routing_pb2_grpc.RoutingServiceStub(small_messages)
+    request = routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=DEMO_BINS[:2])
+    request.options.time_limit.seconds = int(MAX_TIME_LIMIT_S)
+    request.options.validate_only = True
+    assert routing.PlanRoute(request, timeout=30).start_depot
+    request.options.time_limit.seconds = int(MAX_TIME_LIMIT_S) + 1
+    assert _invalid(lambda: routing.PlanRoute(request, timeout=30)) == {
+        "options.time_limit": f"at most {MAX_TIME_LIMIT_S:.0f} s, got {MAX_TIME_LIMIT_S + 1:g} s"
+    }

@@ -67,9 +67,9 @@ class SolveOptions(_message.Message):
     """Seed of the randomised parts of the search; the same input and seed give the same answer."""
     @_builtins.property
     def time_limit(self) -> _duration_pb2.Duration:
-        """Upper bound on the solve time. Unset or zero uses the server default (1 s). The server always
-        stops at the earlier of this limit and the call's gRPC deadline minus a safety margin, and
-        then answers with the best solution found so far.
+        """Upper bound on the solve time, at most 900 s. Unset or zero uses the service's default. The
+        server always stops at the earlier of this limit and the call's gRPC deadline minus a safety
+        margin, and then answers with the best solution found so far.
         """
 
     def __init__(

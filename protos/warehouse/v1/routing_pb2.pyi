@@ -87,7 +87,7 @@ class PlanRouteRequest(_message.Message):
     """When true, the response includes the walking path as waypoints."""
     @_builtins.property
     def bin_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Bins to visit, by id. A bin listed twice is visited once and reported twice."""
+        """Bins to visit, by id, at most 1,000. A bin listed twice is visited once and reported twice."""
 
     @_builtins.property
     def options(self) -> _common_pb2.SolveOptions:
