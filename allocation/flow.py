@@ -46,46 +46,45 @@ def solve(compiled: Compiled) -> tuple[list[Pattern], int]:
     sku = group.sku[:, 0]
     key = np.column_stack([sku, penalty, cost])
     classes, klass, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    klass = klass.reshape(-1)
     n_c = len(classes)
-    # Nodes: classes, then FC x SKU stock nodes, then FCs, then the sink.
+    n_k = len(compiled.sku_ids)
+    # Nodes: classes, then the FC x SKU stock nodes some class can use, then FCs, then the sink.
     usable_class, usable_fc = np.nonzero(classes[:, 2:] >= 0)
-    pairs = np.unique(np.column_stack([usable_fc, classes[usable_class, 0]]), axis=0)
-    pairs = pairs.reshape(-1, 2)
-    stock_node = {(int(f), int(k)): n_c + j for j, (f, k) in enumerate(pairs)}
+    usable_sku = classes[usable_class, 0]
+    pairs = np.unique(usable_fc * n_k + usable_sku)
+    stock_node = np.full(n_f * n_k, -1, dtype=np.int64)
+    stock_node[pairs] = n_c + np.arange(len(pairs))
     fc_node = n_c + len(pairs)
     sink = fc_node + n_f
-    tails: list[int] = []
-    heads: list[int] = []
-    caps: list[int] = []
-    costs: list[int] = []
-    for c in range(n_c):
-        k = int(classes[c, 0])
-        for f in range(n_f):
-            if classes[c, 2 + f] >= 0:
-                tails.append(c)
-                heads.append(stock_node[f, k])
-                caps.append(int(counts[c]))
-                costs.append(int(classes[c, 2 + f]))
-        tails.append(c)
-        heads.append(sink)
-        caps.append(int(counts[c]))
-        costs.append(int(classes[c, 1]))
-    for (f, k), node in stock_node.items():
-        tails.append(node)
-        heads.append(fc_node + f)
-        caps.append(int(compiled.stock[f, k]))
-        costs.append(0)
     total = int(counts.sum())
-    for f, fc in enumerate(problem.fcs):
+    fc_caps = []
+    for fc in problem.fcs:
         limits = [x for x in (fc.capacity_packages, fc.capacity_units) if x > 0]
-        tails.append(fc_node + f)
-        heads.append(sink)
-        caps.append(min(limits) if limits else total)
-        costs.append(0)
-    flow = min_cost_flow.SimpleMinCostFlow()
-    arcs = flow.add_arcs_with_capacity_and_unit_cost(
-        np.array(tails), np.array(heads), np.array(caps), np.array(costs)
+        fc_caps.append(min(limits) if limits else total)
+    tails = np.concatenate(
+        [usable_class, np.arange(n_c), stock_node[pairs], fc_node + np.arange(n_f)]
     )
+    heads = np.concatenate(
+        [
+            stock_node[usable_fc * n_k + usable_sku],
+            np.full(n_c, sink),
+            fc_node + pairs // n_k,
+            np.full(n_f, sink),
+        ]
+    )
+    caps = np.concatenate(
+        [counts[usable_class], counts, compiled.stock[pairs // n_k, pairs % n_k], fc_caps]
+    )
+    costs = np.concatenate(
+        [
+            classes[usable_class, 2 + usable_fc],
+            classes[:, 1],
+            np.zeros(len(pairs) + n_f, dtype=np.int64),
+        ]
+    )
+    flow = min_cost_flow.SimpleMinCostFlow()
+    arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
     supplies = np.zeros(sink + 1, dtype=np.int64)
     supplies[:n_c] = counts
     supplies[sink] = -total
@@ -93,17 +92,16 @@ def solve(compiled: Compiled) -> tuple[list[Pattern], int]:
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow ended with status {status}")
-    sent = flow.flows(arcs)
-    members: list[list[int]] = [[] for _ in range(n_c)]
-    for i in reversed(range(len(group.orders))):
-        members[int(klass[i])].append(i)
+    sent = flow.flows(arcs[: len(usable_class)])
+    # Hand each class's flow to FCs out to its orders, lowest position first.
+    members = np.argsort(klass, kind="stable")
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    taken = np.zeros(n_c, dtype=np.int64)
     patterns: list[Pattern] = [()] * len(problem.orders)
-    for arc in range(len(tails)):
-        c = tails[arc]
-        if c >= n_c or heads[arc] == sink or sent[arc] == 0:
-            continue
-        f = int(pairs[heads[arc] - n_c, 0])
-        for _ in range(int(sent[arc])):
-            i = members[c].pop()
+    for arc in np.nonzero(sent)[0].tolist():
+        c, f = int(usable_class[arc]), int(usable_fc[arc])
+        start = int(first[c] + taken[c])
+        taken[c] += sent[arc]
+        for i in members[start : start + int(sent[arc])].tolist():
             patterns[int(group.orders[i])] = ((f, int(service[i, f]), 1),)
     return patterns, int(flow.optimal_cost())

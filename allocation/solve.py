@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from allocation import baseline, flow, master
-from allocation.model import AllocationProblem, OrderLine, validate
+from allocation.model import AllocationProblem, validate
 from allocation.patterns import Pattern, pattern_cost
 from allocation.quotes import MAX_LINES, Compiled, Ints, compile_problem
 from allocation.rates import billable_weight
@@ -106,6 +106,21 @@ def build(
     problem = compiled.problem
     left = compiled.stock.copy()
     sku_at = {k: i for i, k in enumerate(compiled.sku_ids)}
+    sizes = {k: (sku.weight_kg, sku.volume_cm3) for k, sku in problem.skus.items()}
+    # Per FC and service: ids, rate card, delivery day by zone.
+    lanes = {
+        (f, s): (
+            fc.id,
+            service.id,
+            service.rate_card,
+            {
+                z: problem.ship_day(fc) + days
+                for z, days in zip(service.rate_card.zones, service.transit_days, strict=True)
+            },
+        )
+        for f, fc in enumerate(problem.fcs)
+        for s, service in enumerate(problem.services)
+    }
     shipments: list[Shipment] = []
     covered: list[int] = []
     for o, (order, pattern) in enumerate(zip(problem.orders, patterns, strict=True)):
@@ -115,24 +130,23 @@ def build(
             lines = tuple(line for j, line in enumerate(order.lines) if mask >> j & 1)
             weight = volume = 0.0
             for line in lines:
-                sku = problem.skus[line.sku]
-                weight += line.quantity * sku.weight_kg
-                volume += line.quantity * sku.volume_cm3
+                unit_kg, unit_cm3 = sizes[line.sku]
+                weight += line.quantity * unit_kg
+                volume += line.quantity * unit_cm3
                 left[f, sku_at[line.sku]] -= line.quantity
-            fc, service = problem.fcs[f], problem.services[s]
-            card = service.rate_card
+            fc_id, service_id, card, delivery = lanes[f, s]
             zone = int(compiled.zones[o, f, s])
             shipments.append(
                 Shipment(
                     order.id,
-                    fc.id,
-                    service.id,
-                    tuple(OrderLine(x.sku, x.quantity) for x in lines),
+                    fc_id,
+                    service_id,
+                    lines,
                     zone,
                     billable_weight(card, weight, volume),
                     card.weight_unit,
                     int(group.cost[i, mask, f, s]),
-                    problem.ship_day(fc) + service.transit_days[card.zones.index(zone)],
+                    delivery[zone],
                 )
             )
             done |= mask
