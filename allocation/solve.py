@@ -16,14 +16,13 @@ Orders with nothing to ship keep their lines unfilled, each with a reason.
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 
 from allocation import baseline, flow, master
 from allocation.model import AllocationProblem, validate
-from allocation.patterns import Pattern, pattern_cost
+from allocation.patterns import Pattern
 from allocation.quotes import MAX_LINES, Compiled, Ints, compile_problem
 from allocation.rates import billable_weight
 from allocation.result import Allocation, Reason, Shipment, Status, Totals, UnfilledLine
@@ -193,13 +192,3 @@ def _reason(compiled: Compiled, o: int, line: int, left: Ints) -> Reason:
     if (left[shippable, k] >= group.qty[i, line]).any():
         return Reason.OVER_CAPACITY
     return Reason.OUT_OF_STOCK
-
-
-def objective_of(compiled: Compiled, patterns: list[Pattern]) -> float:
-    """The solver's own objective of a pattern per order (rate-card tables, penalties)."""
-    total = 0.0
-    for n, group in compiled.groups.items():
-        del n
-        for i, o in enumerate(group.orders):
-            total += pattern_cost(group, i, patterns[int(o)])
-    return total if math.isfinite(total) else math.inf
