@@ -41,6 +41,8 @@ REBUILD_ABOVE = 0.05
 CHUNK_ORDERS = 25_000
 #: Orders in the sample whose LP prices the bound of a chunked day.
 SAMPLE_SIZE = 2_000
+#: Share of a chunked day's time kept for solving again where the chunks did worst.
+POLISH_SHARE = 0.35
 #: Share of a chunked day's time the sample may take.
 SAMPLE_SHARE = 0.05
 
@@ -435,7 +437,9 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
     rounds = columns = fractional = 0
     lp_total = 0.0
     optimal = True
+    chunks_end = deadline
     if count > 1:
+        chunks_end = time.monotonic() + (1 - POLISH_SHARE) * max(0.0, deadline - time.monotonic())
         until = time.monotonic() + SAMPLE_SHARE * max(0.0, deadline - time.monotonic())
         row_prices.append(_sample_prices(compiled, rows, start, limit, until))
     for c, chunk in enumerate(chunks):
@@ -444,7 +448,7 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
         # share of scarce stock, rounded to whole units, strands the units that matter.
         room = limits - used
         room[fc_wide] *= share
-        until = time.monotonic() + max(0.0, deadline - time.monotonic()) / (count - c)
+        until = time.monotonic() + max(0.0, chunks_end - time.monotonic()) / (count - c)
         pool = {o: [own[o][1], start[o], ()] for o in chunk}
         outcome = _chunk(compiled, rows, chunk, room, pool, until, limit, count == 1)
         lp_total += outcome.lp_value
@@ -461,10 +465,62 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
             used[pattern_rows] += amounts
     if count > 1:
         row_prices.append(np.mean(row_prices[1:], axis=0))
+        polished = _polish(compiled, rows, patterns, own, used, deadline, limit)
+        if polished is not None:
+            row_prices.append(polished)
         for price in row_prices:
             values, _ = price_all(compiled, _as_prices(rows, price), limit)
             bound = max(bound, float(values.sum() - price @ limits))
     return Outcome(patterns, bound, lp_total, rounds, columns, fractional, optimal)
+
+
+def _polish(
+    compiled: Compiled,
+    rows: Rows,
+    patterns: list[Pattern],
+    own: list[tuple[int, Pattern]],
+    used: Floats,
+    deadline: float,
+    limit: int,
+) -> Floats | None:
+    """Solve again, as one LP and MIP, the orders where chunks cost the most: those with an
+    unfilled line and those holding stock the chunks ran out of (up to a chunk's size, the
+    unfilled first). ``patterns`` and ``used`` are updated in place when the answer is
+    better; returns the LP's row prices (None when there is nothing to do)."""
+    limits = np.array(rows.limit)
+    where = positions(compiled)
+    fc_wide = np.concatenate([rows.packages, rows.units, rows.service.ravel()])
+    exhausted = limits - used < 1 - 1e-9
+    exhausted[fc_wide[fc_wide >= 0]] = False
+    short: list[int] = []
+    holding: list[int] = []
+    for o, pattern in enumerate(patterns):
+        lines = len(compiled.problem.orders[o].lines)
+        if sum(bin(mask).count("1") for _, _, mask in pattern) < lines:
+            short.append(o)
+        elif any(exhausted[use(compiled, rows, where[o], pattern)[0]]):
+            holding.append(o)
+    hood = sorted((short + holding)[:CHUNK_ORDERS])
+    if not hood:
+        return None
+    room = limits - used
+    for o in hood:
+        pattern_rows, amounts = use(compiled, rows, where[o], patterns[o])
+        room[pattern_rows] += amounts
+    pool = {o: [own[o][1], patterns[o], ()] for o in hood}
+    outcome = _chunk(compiled, rows, hood, room, pool, deadline, limit, True)
+    before = sum(pattern_cost(compiled.groups[where[o][0]], where[o][1], patterns[o]) for o in hood)
+    after = sum(
+        pattern_cost(compiled.groups[where[o][0]], where[o][1], p)
+        for o, p in zip(hood, outcome.patterns, strict=True)
+    )
+    if after < before:
+        for o, new in zip(hood, outcome.patterns, strict=True):
+            for pattern, sign in ((patterns[o], -1.0), (new, 1.0)):
+                pattern_rows, amounts = use(compiled, rows, where[o], pattern)
+                used[pattern_rows] += sign * np.array(amounts)
+            patterns[o] = new
+    return outcome.prices
 
 
 @dataclass
