@@ -412,10 +412,11 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
     when pricing runs to the end. A larger day is cut into chunks of interleaved orders (each
     chunk a fair sample of the day), solved one after the other: each chunk gets its share of
     what is left of every FC's capacity, in proportion to its orders, and the stock the chunks
-    before it left. The bound is then the best Lagrangian bound over all orders at the prices
-    of any chunk's LP, their mean, or a sample's LP with every limit scaled to the sample.
-    Chunks cost quality: an early chunk spends scarce stock without knowing what later orders
-    need (see ``docs/allocation.md``).
+    before it left. Chunks cost quality, as an early chunk spends scarce stock without knowing
+    what later orders need, so :func:`_polish` then solves again the orders where that shows.
+    The bound is the best Lagrangian bound over all orders at the prices of any chunk's LP,
+    their mean, the polish's LP, or a sample's LP with every limit scaled to the sample (see
+    ``docs/allocation.md``).
     """
     rows = coupling_rows(compiled)
     n_orders = len(compiled.problem.orders)
