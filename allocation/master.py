@@ -405,7 +405,9 @@ def price_all(
     return values, found
 
 
-def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: int) -> Outcome:
+def generate(
+    compiled: Compiled, rows: Rows, start: list[Pattern], deadline: float, limit: int
+) -> Outcome:
     """Column generation from ``start`` (one feasible pattern per order), then the MIP.
 
     Up to :data:`CHUNK_ORDERS` orders, all orders are in one LP, and the bound is its optimum
@@ -418,7 +420,6 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
     their mean, the polish's LP, or a sample's LP with every limit scaled to the sample (see
     ``docs/allocation.md``).
     """
-    rows = coupling_rows(compiled)
     n_orders = len(compiled.problem.orders)
     zero = Prices.zero(compiled.n_fcs, len(compiled.sku_ids), len(compiled.service_ids))
     values, own = price_all(compiled, zero, limit)
@@ -442,7 +443,7 @@ def generate(compiled: Compiled, start: list[Pattern], deadline: float, limit: i
     if count > 1:
         chunks_end = time.monotonic() + (1 - POLISH_SHARE) * max(0.0, deadline - time.monotonic())
         until = time.monotonic() + SAMPLE_SHARE * max(0.0, deadline - time.monotonic())
-        row_prices.append(_sample_prices(compiled, rows, start, limit, until))
+        row_prices.append(_sample_prices(compiled, rows, own, start, limit, until))
     for c, chunk in enumerate(chunks):
         share = len(chunk) / sum(len(x) for x in chunks[c:])
         # A chunk gets its share of every FC's capacity left, and all the stock left: a
@@ -602,7 +603,12 @@ def _as_prices(rows: Rows, price: Floats) -> Prices:
 
 
 def _sample_prices(
-    compiled: Compiled, rows: Rows, start: list[Pattern], limit: int, until: float
+    compiled: Compiled,
+    rows: Rows,
+    own: list[tuple[int, Pattern]],
+    start: list[Pattern],
+    limit: int,
+    until: float,
 ) -> Floats:
     """The price of every row from the LP of a random sample of the orders, every limit scaled
     down to the sample's share (the same sample for the same problem)."""
@@ -611,8 +617,6 @@ def _sample_prices(
     sample = sorted(rng.choice(n_orders, size=min(n_orders, SAMPLE_SIZE), replace=False).tolist())
     share = len(sample) / n_orders
     master = Master(compiled, rows, sample, np.array(rows.limit) * share)
-    zero = Prices.zero(compiled.n_fcs, len(compiled.sku_ids), len(compiled.service_ids))
-    _, own = price_all(compiled, zero, limit)
     master.add(
         [own[o] for o in sample] + [(o, start[o]) for o in sample] + [(o, ()) for o in sample]
     )
@@ -667,9 +671,10 @@ def enumerate_patterns(
     return found if len(found) <= most else None
 
 
-def exact(compiled: Compiled, columns: list[tuple[int, Pattern]], deadline: float) -> Outcome:
+def exact(
+    compiled: Compiled, rows: Rows, columns: list[tuple[int, Pattern]], deadline: float
+) -> Outcome:
     """The pattern MIP over every pattern: optimal when HiGHS proves it within the time."""
-    rows = coupling_rows(compiled)
     master = Master(compiled, rows)
     master.add(columns)
     columns_of: dict[int, list[int]] = {}

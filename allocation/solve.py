@@ -59,10 +59,10 @@ def solve(problem: AllocationProblem, *, time_limit_s: float = 10.0, seed: int =
         rows = master.coupling_rows(compiled)
         every = master.enumerate_patterns(compiled, rows, limit, ENUMERATE_UP_TO)
         if every is not None:
-            outcome = master.exact(compiled, every, deadline)
+            outcome = master.exact(compiled, rows, every, deadline)
             method = "pattern_mip"
         else:
-            outcome = master.generate(compiled, base, deadline, limit)
+            outcome = master.generate(compiled, rows, base, deadline, limit)
             method = "column_generation"
         patterns, bound = outcome.patterns, outcome.bound
     shipments, unfilled, totals = build(compiled, patterns)
