@@ -133,7 +133,7 @@ def order_skus(request: allocation_pb2.AllocateRequest) -> list[str]:
 
 
 def request_stock(
-    store: InventoryStore,
+    store: InventoryStore | None,
     request: allocation_pb2.AllocateRequest,
     network: Network,
     skus: list[str],

@@ -172,7 +172,7 @@ def load(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """Build :class:`Settings` from ``environ`` (default ``os.environ``) overridden by ``argv``."""
     environ = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(
-        prog="warehouse-server", description="Warehouse optimisation services over gRPC."
+        prog="warehouse serve", description="Warehouse optimisation services over gRPC."
     )
     for f in fields(Settings):
         flag = "--" + f.name.replace("_", "-")

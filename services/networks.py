@@ -314,3 +314,104 @@ class NetworkRegistry:
                 path,
             )
         return list(loaded)
+
+
+# -- domain to proto ------------------------------------------------------------------------
+
+#: Domain service levels (indices into :data:`allocation.model.SERVICE_LEVELS`) as proto enums.
+SERVICE_LEVEL_TO_PROTO = {
+    0: allocation_pb2.SERVICE_LEVEL_STANDARD,
+    1: allocation_pb2.SERVICE_LEVEL_EXPEDITED,
+    2: allocation_pb2.SERVICE_LEVEL_OVERNIGHT,
+}
+
+
+def _time_of_day(seconds: float) -> timeofday_pb2.TimeOfDay:
+    """The ``TimeOfDay`` of ``seconds`` after midnight (86,400 is 24:00, the end of the day)."""
+    whole = int(seconds)
+    nanos = round((seconds - whole) * 1e9)
+    if nanos >= 1_000_000_000:
+        whole, nanos = whole + 1, nanos - 1_000_000_000
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return timeofday_pb2.TimeOfDay(hours=hours, minutes=minutes, seconds=secs, nanos=nanos)
+
+
+def network_message(
+    fcs: Iterable[model.FulfillmentCenter],
+    services: Iterable[model.CarrierService],
+    *,
+    network_id: str,
+    display_name: str = "",
+    currency: str = "USD",
+) -> allocation_pb2.Network:
+    """The ``Network`` message of domain FCs and carrier services: the inverse of
+    :func:`network_to_domain`, so that a generated or edited network can be written as a
+    network file (through the proto JSON mapping) and read back equal.
+
+    FCs get no ``display_name`` (the domain has none); set it on the message if wanted. Every
+    zone range is written with its ``last`` ZIP3 and distance bands with their ``first_zone``,
+    so nothing is left to a default. The message is not validated: read it back with
+    :func:`network_to_domain` for that.
+
+    Raises
+    ------
+    ValueError
+        A service level or rate-card weight unit that has no proto value (names the service).
+    """
+    message = allocation_pb2.Network(
+        id=network_id, display_name=display_name, currency_code=currency
+    )
+    for fc in fcs:
+        out = message.fcs.add(
+            id=fc.id,
+            capacity_packages=fc.capacity_packages,
+            capacity_units=fc.capacity_units,
+            handling_cost=fc.handling_cost,
+        )
+        out.location.postal_code = fc.location.postal_code
+        if fc.location.latitude is not None:
+            out.location.latitude = fc.location.latitude
+        if fc.location.longitude is not None:
+            out.location.longitude = fc.location.longitude
+        if fc.cutoff_s is not None:
+            out.cutoff.CopyFrom(_time_of_day(fc.cutoff_s))
+        out.service_capacity.update(fc.service_capacity)
+    for i, service in enumerate(services):
+        card = service.rate_card
+        if service.level not in SERVICE_LEVEL_TO_PROTO:
+            raise ValueError(f"services[{i}].level: no proto service level {service.level}")
+        if card.weight_unit not in WEIGHT_UNIT_TO_PROTO:
+            raise ValueError(
+                f"services[{i}].rate_card.weight_unit: no proto weight unit {card.weight_unit!r}"
+            )
+        out_service = message.services.add(
+            id=service.id,
+            carrier=service.carrier,
+            level=SERVICE_LEVEL_TO_PROTO[service.level],
+            transit_days=service.transit_days,
+            fuel_pct=service.fuel_pct,
+            fcs=service.fcs,
+        )
+        out_card = out_service.rate_card
+        out_card.zones.extend(card.zones)
+        out_card.weight_unit = WEIGHT_UNIT_TO_PROTO[card.weight_unit]
+        out_card.weight_step = card.weight_step
+        out_card.dim_divisor = card.dim_divisor
+        for row in card.prices:
+            out_card.prices.add(prices=row)
+        for extra in service.surcharges:
+            out_service.surcharges.add(
+                name=extra.name,
+                amount=extra.amount,
+                residential_only=extra.residential_only,
+                min_billable_weight=extra.min_billable_weight,
+            )
+        for fc_id, ranges in service.zone_charts.items():
+            chart = out_service.zone_charts[fc_id]
+            for r in ranges:
+                chart.ranges.add(first=r.first, last=r.last, zone=r.zone)
+        if service.distance_bands is not None:
+            out_service.distance_bands.upper_km.extend(service.distance_bands.upper_km)
+            out_service.distance_bands.first_zone = service.distance_bands.first_zone
+    return message

@@ -185,6 +185,10 @@ class PickingService(picking_pb2_grpc.PickingServiceServicer):
             raise InvalidInput.single(
                 "orders", f"at most {MAX_ORDERS:,} per wave, got {len(request.orders):,}"
             )
+        if request.max_iterations < 0:
+            raise InvalidInput.single(
+                "max_iterations", f"must be >= 0, got {request.max_iterations}"
+            )
         oracle = self._planner.registry.oracle(request.warehouse_id)
         override = request.stock if request.HasField("stock") else None
         if override is not None:
@@ -219,6 +223,7 @@ class PickingService(picking_pb2_grpc.PickingServiceServicer):
                 limit,
                 request.options.seed,
                 request.include_path,
+                request.max_iterations or None,
                 deadline=deadline,
             )
         response = to_response(result, request.options.label)
@@ -288,7 +293,19 @@ def _finish_s(limit_s: float) -> float:
 
 
 def _plan(
-    oracle: DistanceOracle, plan_wave: model.Wave, limit_s: float, seed: int, with_path: bool
+    oracle: DistanceOracle,
+    plan_wave: model.Wave,
+    limit_s: float,
+    seed: int,
+    with_path: bool,
+    max_iterations: int | None = None,
 ) -> WavePlan:
     """Module-level (picklable) call of :func:`picking.wave.plan` for the worker pool."""
-    return wave.plan(oracle, plan_wave, time_limit_s=limit_s, seed=seed, with_path=with_path)
+    return wave.plan(
+        oracle,
+        plan_wave,
+        time_limit_s=limit_s,
+        seed=seed,
+        max_iterations=max_iterations,
+        with_path=with_path,
+    )

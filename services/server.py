@@ -1,7 +1,7 @@
 """One process serving every service: Layout, Routing, Inventory, Picking and Allocation, health,
 reflection.
 
-Run it with ``python -m services.server`` (or ``warehouse-server``); ``--help`` lists the
+Run it with ``python -m services.server`` (or ``warehouse serve``); ``--help`` lists the
 settings, each also readable from a ``WAREHOUSE_*`` environment variable.
 """
 
@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = WarehouseServer(settings)
     except auth.SecurityConfigError as exc:
-        print(f"warehouse-server: error: {exc}", file=sys.stderr)
+        print(f"warehouse serve: error: {exc}", file=sys.stderr)
         return 2
     server.start()
     metrics = (

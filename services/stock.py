@@ -39,7 +39,7 @@ class PlanStock:
 
 
 def stock_for_plan(
-    store: InventoryStore,
+    store: InventoryStore | None,
     site: str,
     skus: Sequence[str],
     override: pb.StockOverride | None = None,
@@ -57,6 +57,8 @@ def stock_for_plan(
     ------
     InvalidInput
         An override line with an empty SKU, a negative quantity or a repeated SKU and bin.
+    ValueError
+        No override and no store to read.
     """
     wanted = set(skus)
     available: dict[str, dict[str, int]] = {}
@@ -79,6 +81,8 @@ def stock_for_plan(
         if problems:
             raise InvalidInput(problems)
         return PlanStock(site, None, dict(available))
+    if store is None:
+        raise ValueError(f"no stock for {site!r}: neither an override nor a store")
     if not wanted:
         state = store.state(site)
         return PlanStock(site, 0 if state is None else state.version, {})

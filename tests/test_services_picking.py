@@ -176,6 +176,22 @@ def test_bad_waves_are_rejected_naming_the_field(
     assert checked.label == "x" and not checked.batches
 
 
+def test_an_iteration_budget_bounds_the_search_and_is_checked(
+    picking: picking_pb2_grpc.PickingServiceStub,
+) -> None:
+    long = common_pb2.SolveOptions(time_limit=Duration(seconds=20), label="w", seed=3)
+    first = picking.PlanWave(wave_request(options=long, max_iterations=4), timeout=60)
+    again = picking.PlanWave(wave_request(options=long, max_iterations=4), timeout=60)
+    assert 0 < first.iterations <= 2 * 4  # two batching rounds, each within the budget
+    # Bounded by work, not time: the same request gives the same plan.
+    assert [list(b.order_ids) for b in first.batches] == [list(b.order_ids) for b in again.batches]
+    assert first.distance_m == again.distance_m
+    with pytest.raises(grpc.RpcError) as error:
+        picking.PlanWave(wave_request(max_iterations=-1), timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_iterations" in (error.value.details() or "")
+
+
 def test_waves_are_planned_in_the_worker_pool(start_server: StartServer) -> None:
     """With solver processes, the wave is planned in one of them and comes back whole."""
     server = start_server(workers=1)

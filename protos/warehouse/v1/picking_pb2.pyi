@@ -265,6 +265,7 @@ class PlanWaveRequest(_message.Message):
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
     INCLUDE_PATH_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
+    MAX_ITERATIONS_FIELD_NUMBER: _builtins.int
     warehouse_id: _builtins.str
     """The warehouse (layout) id. Required."""
     start_depot: _builtins.str
@@ -277,6 +278,11 @@ class PlanWaveRequest(_message.Message):
     """Id of the reservation; empty: one is made from the label and the plan."""
     include_path: _builtins.bool
     """Return every cart's walking path as waypoints."""
+    max_iterations: _builtins.int
+    """Most batching iterations to run; 0: as many as the time limit allows. With a limit that
+    the time limit does not cut short, the plan depends only on the request and the seed, so
+    it is the same on every machine (batch replanning relies on it).
+    """
     @_builtins.property
     def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___WaveOrder]:
         """The orders of the wave, at least one, at most 5,000."""
@@ -321,10 +327,11 @@ class PlanWaveRequest(_message.Message):
         reservation_id: _builtins.str = ...,
         include_path: _builtins.bool = ...,
         options: _common_pb2.SolveOptions | None = ...,
+        max_iterations: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart", "options", b"options", "reservation_ttl", b"reservation_ttl", "stock", b"stock", "timing", b"timing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart", "end_depot", b"end_depot", "include_path", b"include_path", "options", b"options", "orders", b"orders", "reservation_id", b"reservation_id", "reservation_ttl", b"reservation_ttl", "reserve", b"reserve", "sku_sizes", b"sku_sizes", "start_depot", b"start_depot", "stock", b"stock", "timing", b"timing", "warehouse_id", b"warehouse_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart", "end_depot", b"end_depot", "include_path", b"include_path", "max_iterations", b"max_iterations", "options", b"options", "orders", b"orders", "reservation_id", b"reservation_id", "reservation_ttl", b"reservation_ttl", "reserve", b"reserve", "sku_sizes", b"sku_sizes", "start_depot", b"start_depot", "stock", b"stock", "timing", b"timing", "warehouse_id", b"warehouse_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
