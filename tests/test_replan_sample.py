@@ -175,7 +175,7 @@ def test_files_exist_and_parse(day: Path, manifest: dict[str, Any]) -> None:
     }
     assert manifest["allocation"]["orders_per_region"] == 5000
     picking = manifest["picking"]
-    assert (picking["orders_per_wave"], picking["max_iterations"]) == (40, 300)
+    assert (picking["orders_per_wave"], picking["max_iterations"]) == (40, 2)
     assert picking["cart"]["totes"] == 8 and picking["cart"]["max_orders"] == 8
 
 
