@@ -8,7 +8,9 @@ Two measurements, written to benchmarks/results/replan.md:
    core: allocation of every region, then picking of every wave. Reported per stage, with the
    savings against the nearest-FC and FCFS + S-shape baselines; the reference in the same run
    is the day's allocation solved as one region (no split), to show what the regions cost.
-2. **Remote scaling**: a smaller day (``--remote-orders``) replanned by the remote engine
+2. **Iterations per wave**: 24 waves drawn from that day, planned in-process with 2 and with 20
+   batching iterations: total distance and time, to show what the iteration budget buys.
+3. **Remote scaling**: a smaller day (``--remote-orders``) replanned by the remote engine
    against one server process, then against two on loopback (``--workers 0``: each process
    solves in its own handler threads, so one process is one core), ``--repeats`` times each,
    alternating. Reported: median waves per second and the ratio. The client runs on the same
@@ -170,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         day = make_day(workdir / "day", args.orders, args.max_iterations, 5_000)
         print(f"in-process: {len(day.orders):,} orders", flush=True)
         outcome, seconds = run(day, LocalEngine(day.layouts), workdir / "out")
+        budgets = iteration_study(day, workdir / "out", (args.max_iterations, 20))
         whole = make_day(workdir / "whole", args.orders, args.max_iterations, args.orders)
         single, _ = run(_allocation_only(whole), LocalEngine(whole.layouts), workdir / "whole-out")
         small = make_day(workdir / "small", args.remote_orders, args.max_iterations, 5_000)
@@ -177,7 +180,34 @@ def main(argv: list[str] | None = None) -> None:
         one, two, remote_waves = remote_scaling(workdir, small, args.repeats, args.concurrency)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    write(args, outcome, seconds, single, one, two, remote_waves)
+    write(args, outcome, seconds, single, budgets, one, two, remote_waves)
+
+
+def iteration_study(
+    day: Day, out: Path, budgets: tuple[int, ...], waves: int = 24
+) -> list[tuple[int, float, float]]:
+    """``(iterations, metres, seconds)`` over the same ``waves`` random waves of a run."""
+    import json
+    import random
+
+    from warehouse.v1 import picking_pb2
+
+    from services.replan import engines, tasks
+
+    allocated = [
+        json.loads(line) for line in (out / "plans" / "allocation.jsonl").read_text().splitlines()
+    ]
+    chosen = random.Random(0).sample(tasks.wave_tasks(day, allocated), waves)
+    engines._init_worker({w: m.SerializeToString() for w, m in day.layouts.items()})
+    rows = []
+    for budget in budgets:
+        metres, started = 0.0, time.monotonic()
+        for task in chosen:
+            request = picking_pb2.PlanWaveRequest.FromString(task.request)
+            request.max_iterations = budget
+            metres += engines.plan_wave(request).distance_m
+        rows.append((budget, metres, time.monotonic() - started))
+    return rows
 
 
 def _allocation_only(day: Day) -> Day:
@@ -192,6 +222,7 @@ def write(
     outcome: job.Outcome,
     seconds: float,
     single: job.Outcome,
+    budgets: list[tuple[int, float, float]],
     one: list[float],
     two: list[float],
     remote_waves: int,
@@ -231,6 +262,18 @@ def write(
         f"{single.stage_s['allocation']:.1f} s for ${money(whole['objective'])} "
         f"(bound ${money(whole['bound'])}); the {a['regions']} regions cost "
         f"{a['objective'] / whole['objective'] - 1:+.2%} against it.",
+        "",
+        "## Batching iterations per wave",
+        "",
+        "The same 24 waves of that day, drawn at random, planned in one process.",
+        "",
+        "| iterations | distance km | vs first | seconds | vs first |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {b} | {m / 1000:,.2f} | {m / budgets[0][1] - 1:+.2%} | {t:.1f} | "
+            f"{t / budgets[0][2]:.2f}x |"
+            for b, m, t in budgets
+        ),
         "",
         f"## Remote engine: one server process against two ({os.cpu_count()} cores)",
         "",

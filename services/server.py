@@ -282,7 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _ALLOCATE_HINT.format(address=server.address)
             if "demo" in server.loaded_networks
             else ""
-        ),
+        )
+        + "\nor replan a whole generated day (docs/replan.md):\n"
+        "  .venv/bin/warehouse sample-day /tmp/day && "
+        ".venv/bin/warehouse replan /tmp/day/day.yaml --out /tmp/day/plan",
         flush=True,
     )
     stop_requested.wait()

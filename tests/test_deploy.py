@@ -553,7 +553,7 @@ def render(directory: Path) -> list[Doc]:
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
-@pytest.mark.parametrize("overlay", ["base", "tls", "postgres"])
+@pytest.mark.parametrize("overlay", ["base", "tls", "postgres", "replan"])
 def test_kustomize_output_is_valid(overlay: str) -> None:
     """What `kubectl apply -k` would send validates too, every object in the namespace."""
     objects = render(K8S / overlay)
@@ -714,10 +714,13 @@ def env_names(node: Any) -> Iterator[str]:
 
 
 def test_every_server_env_var_is_a_setting() -> None:
-    """Every WAREHOUSE_* name in the manifests, TLS patch included, is a config setting."""
+    """Every WAREHOUSE_* name in the server manifests, TLS patch included, is a config setting
+    (the replan Job's are the replan command's, checked with it)."""
     (settings_cm,) = [c for c in find("ConfigMap") if c["metadata"]["name"].endswith("-config")]
     names = set(settings_cm["data"])
     for path in K8S.rglob("*.yaml"):
+        if path.is_relative_to(K8S / "replan"):
+            continue
         for doc in load_docs(path):
             names |= set(env_names(doc))
     server_names = {n for n in names if n.startswith("WAREHOUSE_")}
@@ -873,3 +876,31 @@ def test_deploy_doc_is_linked_and_names_the_client_target() -> None:
     assert "dns:///warehouse-optimizer-headless.warehouse.svc:50051" in text
     assert "round_robin" in text
     assert f"Kubernetes {KUBERNETES_VERSION}" in text
+
+
+def test_the_replan_job_fans_out_over_the_headless_service() -> None:
+    """The Job runs `warehouse replan` with arguments the CLI accepts, against the headless
+    Service's DNS name and port, fails at once on bad input and resumes otherwise."""
+    from services import cli
+
+    (job,) = find("Job", render(K8S / "replan"))
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["warehouse", "replan"]
+    args = cli._parser().parse_args(["replan", *container["args"]])
+    assert args.engine == "remote"
+    (service,) = [s for s in find("Service") if s["spec"].get("clusterIP") == "None"]
+    (port,) = service["spec"]["ports"]
+    expected = (
+        f"dns:///{service['metadata']['name']}.{job['metadata']['namespace']}"
+        f".svc.cluster.local:{port['port']}"
+    )
+    assert args.address == expected
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert args.out.parent.as_posix() in mounts and args.day.as_posix().startswith("/data/")
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    fail = next(r for r in rules if r["action"] == "FailJob")
+    assert fail["onExitCodes"]["values"] == [cli.USAGE]
+    assert job["spec"]["backoffLimit"] > 0  # a retried pod resumes from the checkpoint
+    # The command reads these variables (services/cli.py).
+    assert set(env_names(job)) <= {"WAREHOUSE_TOKEN", "WAREHOUSE_ADDRESS"}

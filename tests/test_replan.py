@@ -180,6 +180,27 @@ def test_bad_files_name_the_file_row_and_column_and_plan_nothing(
     assert not out.exists()
 
 
+def test_rate_cards_come_from_their_csv_and_bad_rows_are_named(tmp_path: Path) -> None:
+    manifest = small_day(tmp_path, orders=30)
+    day = load_day(manifest)
+    ground = next(s for s in day.network.services if s.id == "GROUND")
+    path = tmp_path / "rate_cards.csv"
+    rows = list(csv.reader(path.open()))
+    first_ground = next(r for r in rows[1:] if r[0] == "GROUND")
+    assert list(ground.rate_card.zones) == [int(z) for z in rows[0][2:]]
+    assert list(ground.rate_card.prices[0].prices) == [int(p) for p in first_ground[2:]]
+    k = rows.index(first_ground)
+    rows[k + 1] = [rows[k + 1][0], "7", *rows[k + 1][2:]]  # a gap in the weights
+    rows.append(["NO-SUCH-SERVICE", "1", *rows[1][2:]])
+    with path.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    with pytest.raises(DayError) as caught:
+        load_day(manifest)
+    text = str(caught.value)
+    assert f"rate_cards.csv:{k + 2}: weight: expected 2 (step 1), got 7" in text
+    assert f"rate_cards.csv:{len(rows)}: service: 'NO-SUCH-SERVICE' is not a service" in text
+
+
 def test_settings_are_checked_by_name(tmp_path: Path) -> None:
     manifest = small_day(tmp_path, orders=30)
     spec = yaml.safe_load(manifest.read_text())

@@ -21,8 +21,9 @@ from warehouse.v1 import layout_pb2
 from allocation import model
 from routing.oracle import DistanceOracle
 from services.layouts import compile_layout
-from services.networks import network_message, network_to_domain, read_network_file
+from services.networks import network_message, network_to_domain
 from services.replan import sample
+from services.replan.day import load_day
 from services.replan.sample import (
     DEPOT_ID,
     ORDER_COLUMNS,
@@ -180,8 +181,11 @@ def test_files_exist_and_parse(day: Path, manifest: dict[str, Any]) -> None:
 
 
 def test_network_round_trips(day: Path, problem: model.AllocationProblem) -> None:
-    """The network file reads back into the generator's FCs and services, zone charts included."""
-    network = read_network_file(day / "network.yaml")
+    """The network and rate card files read back into the generator's FCs and services, zone
+    charts and prices included; the network file alone carries no prices."""
+    network = load_day(day / "day.yaml").domain_network
+    document = yaml.safe_load((day / "network.yaml").read_text())
+    assert all("prices" not in s["rateCard"] for s in document["services"])
     assert network.id == "sample"
     assert network.currency == problem.currency
     assert network.fcs == problem.fcs

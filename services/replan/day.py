@@ -355,6 +355,57 @@ def read_stock(
     return stock
 
 
+def read_rate_cards(path: Path, network: allocation_pb2.Network, problems: _Problems) -> None:
+    """Fill the rate cards of ``network``'s services from a CSV price table.
+
+    Header ``service,weight,<zone>,<zone>,...``; one row per service and weight step, the
+    ``weight`` being the row's upper billable weight in the card's unit, in order
+    (``weight_step``, ``2 * weight_step``, ... without gaps), prices in minor units. A service
+    priced here must not carry prices in the network file as well.
+    """
+    services = {s.id: s for s in network.services}
+    rows: dict[str, list[tuple[str, float, list[int]]]] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        if header[:2] != ["service", "weight"] or len(header) < 3:
+            raise DayError([f"{path.name}: header must be service,weight,<zone>,<zone>,..."])
+        zones = []
+        for name in header[2:]:
+            zone = _int(name, f"{path.name}:1", "zone", problems)
+            zones.append(zone)
+        for row in reader:
+            where = f"{path.name}:{reader.line_num}"
+            if len(row) != len(header):
+                problems.add(where, f"expected {len(header)} cells, got {len(row)}")
+                continue
+            service = row[0].strip()
+            if service not in services:
+                problems.add(where, f"service: {service!r} is not a service of the network")
+                continue
+            weight = _float(row[1], where, "weight", problems) or 0.0
+            prices = [
+                _int(cell, where, f"zone {zone}", problems)
+                for zone, cell in zip(zones, row[2:], strict=True)
+            ]
+            rows.setdefault(service, []).append((where, weight, prices))
+    for service, priced in rows.items():
+        card = services[service].rate_card
+        if card.prices:
+            problems.add(path.name, f"{service}: priced in the network file as well")
+            continue
+        step = card.weight_step or 1.0
+        for k, (where, weight, prices) in enumerate(priced, start=1):
+            if not math.isclose(weight, k * step):
+                problems.add(
+                    where, f"weight: expected {k * step:g} (step {step:g}), got {weight:g}"
+                )
+                break
+            card.prices.add(prices=prices)
+        card.ClearField("zones")
+        card.zones.extend(zones)
+
+
 def _layout(path: Path, fc: str, problems: _Problems) -> tuple[layout_pb2.Layout, frozenset[str]]:
     """The layout of ``fc`` and its bin ids (compiled to check it)."""
     from services.layouts import compile_layout
@@ -447,6 +498,9 @@ def load_day(manifest: Path) -> Day:
     try:
         document = yaml.safe_load(path_of(spec["network"]).read_text(encoding="utf-8"))
         json_format.ParseDict(document, network_message)
+        if isinstance(spec.get("rate_cards"), str):
+            read_rate_cards(path_of(spec["rate_cards"]), network_message, problems)
+            problems.raise_if_any()
         network = network_to_domain(network_message, prefix="")
     except (yaml.YAMLError, json_format.ParseError) as exc:
         raise DayError([f"{spec['network']}: {exc}"]) from None

@@ -163,7 +163,9 @@ def write_sample_day(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "layouts").mkdir(exist_ok=True)
-    _write_text(out_dir / "network.yaml", _network_yaml(problem))
+    network_yaml, rate_cards = _network_files(problem)
+    _write_text(out_dir / "network.yaml", network_yaml)
+    _write_text(out_dir / "rate_cards.csv", rate_cards)
     _write_text(out_dir / "skus.csv", _skus_csv(problem))
     orders_name = f"orders.{orders_format}"
     if orders_format == "csv":
@@ -469,7 +471,9 @@ def _comment(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _network_yaml(problem: AllocationProblem) -> str:
+def _network_files(problem: AllocationProblem) -> tuple[str, str]:
+    """``network.yaml`` (FCs and services without prices) and ``rate_cards.csv`` (every
+    service's price table, as carriers publish them)."""
     names = [next(h.name for h in HUBS if h.id == fc.id) for fc in problem.fcs]
     message = network_message(
         problem.fcs,
@@ -480,6 +484,19 @@ def _network_yaml(problem: AllocationProblem) -> str:
     )
     for fc, name in zip(message.fcs, names, strict=True):
         fc.display_name = name
+    zones = sorted({z for s in message.services for z in s.rate_card.zones})
+    price_rows: list[list[object]] = []
+    for service in message.services:
+        card = service.rate_card
+        column = {z: k for k, z in enumerate(card.zones)}
+        step = card.weight_step or 1.0
+        for n, row in enumerate(card.prices, start=1):
+            price_rows.append(
+                [service.id, f"{n * step:g}", *(row.prices[column[z]] for z in zones)]
+            )
+        card.ClearField("prices")
+        card.ClearField("zones")
+    rate_cards = _csv(["service", "weight", *map(str, zones)], price_rows)
     document = _message_dict(message)
     # One chart, one set of bands and one list of surcharges serve several services: written
     # once, referred to by YAML aliases.
@@ -509,9 +526,12 @@ Zones come from a zone chart per FC by destination ZIP3, which orders given by p
 only need, and from the equivalent distance bands for orders given by coordinates; every
 service shares them (YAML anchors). Cutoffs are on one clock, US Eastern.
 
+Prices are in rate_cards.csv next to this file: one row per service and weight (the row's
+upper billable weight in the card's unit), one column per zone, in cents.
+
 The file is the proto JSON mapping of warehouse.v1.Network (protos/warehouse/v1/allocation.proto).
 """
-    return _comment(header) + _yaml(document, anchors)
+    return _comment(header) + _yaml(document, anchors), rate_cards
 
 
 def _days(days: Sequence[int]) -> str:
@@ -558,6 +578,7 @@ def _manifest(
         "plan_time": f"{now // 3600:02d}:{now % 3600 // 60:02d}",
         "seed": seed,
         "network": "network.yaml",
+        "rate_cards": "rate_cards.csv",
         "skus": "skus.csv",
         "orders": orders_name,
         "stock": "stock.csv",
