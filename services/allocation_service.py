@@ -46,8 +46,9 @@ from services.planner import RoutePlanner
 from services.routing_service import SolveSlots, call_deadline
 from services.stock import stock_for_plan
 
-#: Most orders in one request.
-MAX_ORDERS = 10_000
+#: Most orders in one request: a day of this size is solved as one problem (in about a minute
+#: on one core), which batch replanning relies on (docs/replan.md).
+MAX_ORDERS = 25_000
 #: Time limit of requests that give none (the solver stops earlier once it proves optimality).
 DEFAULT_TIME_LIMIT_S = 10.0
 

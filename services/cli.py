@@ -229,6 +229,7 @@ def _replan(args: argparse.Namespace) -> int:
 
 def _print_summary(outcome: object) -> None:
     from services.replan.job import Outcome
+    from services.replan.report import format_money
 
     assert isinstance(outcome, Outcome)
     s = outcome.summary
@@ -236,8 +237,8 @@ def _print_summary(outcome: object) -> None:
     currency = s["currency"]
     print(
         f"allocation: {a['orders_planned']}/{a['orders']} orders, {a['packages']} packages, "
-        f"cost {a['objective'] / 100:,.2f} {currency} vs nearest-FC "
-        f"{a['baseline']['objective'] / 100:,.2f} ({a['saving_ratio']:.1%} saved), "
+        f"objective {format_money(a['objective'], currency)} vs nearest FC "
+        f"{format_money(a['baseline']['objective'], currency)} ({a['saving_ratio']:.1%} saved), "
         f"{a['unfilled_lines']} lines unfilled\n"
         f"picking: {p['waves']} waves, {p['batches']} carts, {p['distance_m'] / 1000:,.1f} km vs "
         f"FCFS + S-shape {p['baseline_distance_m'] / 1000:,.1f} km ({p['saving_ratio']:.1%} "

@@ -472,11 +472,13 @@ def test_too_many_orders_per_wave_is_invalid_naming_orders(small_messages: grpc.
 
 
 def test_too_many_orders_per_allocation_is_invalid_naming_orders(
-    small_messages: grpc.Channel,
+    start_server: StartServer,
 ) -> None:
     """Allocate takes at most MAX_ORDERS orders; one more names orders and the limit."""
     limit = allocation_service.MAX_ORDERS
-    allocation = allocation_pb2_grpc.AllocationServiceStub(small_messages)
+    server = start_server(max_message_bytes=8 * MIB, metrics_port=-1)
+    channel = grpc.insecure_channel(server.address)
+    allocation = allocation_pb2_grpc.AllocationServiceStub(channel)
     request = allocate_request(limit)
     request.options.validate_only = True
     assert allocation.Allocate(request, timeout=30).network_id == "demo"
@@ -484,6 +486,7 @@ def test_too_many_orders_per_allocation_is_invalid_naming_orders(
     request.orders[-1].id = "one-more"
     expected = {"orders": f"at most {limit:,} per request, got {limit + 1:,}"}
     assert _invalid(lambda: allocation.Allocate(request, timeout=30)) == expected
+    channel.close()
 
 
 def test_a_message_over_the_size_limit_is_resource_exhausted(small_messages: grpc.Channel) -> None:

@@ -3,8 +3,8 @@
 The page is read by planners and operations managers who open it from a file share or a mail
 attachment, often offline, so it carries everything inline: CSS, SVG charts and floor maps, no
 external URL, font, script or image. Its input is exactly what the job writes to its output
-directory (``summary.json``, ``plans/waves.jsonl`` and ``floors.json``, see the contract in the
-package), so a report can be rebuilt from an old run without solving again.
+directory (``summary.json``, ``plans/waves.jsonl`` and ``floors.json``, see docs/replan.md),
+so a report can be rebuilt from an old run without solving again.
 
 A day can hold hundreds of waves; every warehouse and every wave is a ``<details>`` element, and
 each wave's map draws the floor once per warehouse (an SVG ``<use>`` of a shared definition) with

@@ -588,7 +588,7 @@ def _manifest(
             "max_packages_per_order": policy.max_packages_per_order,
             "unfilled_line_penalty": policy.unfilled_line_penalty,
         },
-        "allocation": {"orders_per_region": 5000, "time_limit_s": 120},
+        "allocation": {"orders_per_region": 25_000, "time_limit_s": 120},
         "picking": {
             "orders_per_wave": 40,
             # Savings carts and two rounds of improvement per wave: a 20,000-order day plans

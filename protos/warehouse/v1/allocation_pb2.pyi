@@ -788,7 +788,7 @@ class AllocateRequest(_message.Message):
 
     @_builtins.property
     def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___AllocationOrder]:
-        """The orders, at least one, at most 10,000."""
+        """The orders, at least one, at most 25,000."""
 
     @_builtins.property
     def skus(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkuUnit]:
