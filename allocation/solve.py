@@ -122,9 +122,12 @@ def build(
     }
     shipments: list[Shipment] = []
     covered: list[int] = []
+    groups = compiled.groups
+    sizes_of, slots = compiled.size.tolist(), compiled.slot.tolist()
+    zones = compiled.zones
     for o, (order, pattern) in enumerate(zip(problem.orders, patterns, strict=True)):
         done = 0
-        group, i = compiled.position(o)
+        group, i = groups[sizes_of[o]], slots[o]
         for f, s, mask in pattern:
             lines = tuple(line for j, line in enumerate(order.lines) if mask >> j & 1)
             weight = volume = 0.0
@@ -134,7 +137,7 @@ def build(
                 volume += line.quantity * unit_cm3
                 left[f, sku_at[line.sku]] -= line.quantity
             fc_id, service_id, card, delivery = lanes[f, s]
-            zone = int(compiled.zones[o, f, s])
+            zone = int(zones[o, f, s])
             shipments.append(
                 Shipment(
                     order.id,
@@ -164,18 +167,24 @@ def build(
 
 def totals_of(compiled: Compiled, patterns: list[Pattern]) -> Totals:
     """Totals of one pattern per order, from the price tables (no shipments built)."""
-    cost = penalty = packages = unfilled = 0
-    for o, pattern in enumerate(patterns):
-        group, i = compiled.position(o)
-        covered = 0
-        for f, s, mask in pattern:
-            cost += int(group.cost[i, mask, f, s])
-            covered |= mask
-        missing = group.n - bin(covered).count("1")
-        packages += len(pattern)
-        unfilled += missing
-        penalty += missing * int(group.penalty[i])
-    return Totals(cost, penalty, packages, unfilled)
+    packages = [(o, *package) for o, pattern in enumerate(patterns) for package in pattern]
+    cost = penalty = unfilled = 0
+    covered = np.zeros(len(patterns), dtype=np.int64)
+    if packages:
+        o, f, s, mask = np.array(packages, dtype=np.int64).T
+        np.bitwise_or.at(covered, o, mask)
+        size, slot = compiled.size[o], compiled.slot[o]
+        for n, group in compiled.groups.items():
+            mine = size == n
+            cost += int(group.cost[slot[mine], mask[mine], f[mine], s[mine]].sum())
+    for n, group in compiled.groups.items():
+        filled = np.zeros(len(group.orders), dtype=np.int64)
+        for line in range(n):
+            filled += covered[group.orders] >> line & 1
+        missing = n - filled
+        unfilled += int(missing.sum())
+        penalty += int((missing * group.penalty).sum())
+    return Totals(cost, penalty, len(packages), unfilled)
 
 
 def _reason(compiled: Compiled, o: int, line: int, left: Ints) -> Reason:

@@ -606,3 +606,22 @@ def test_a_day_solved_in_chunks_keeps_every_limit_and_a_valid_bound(
     assert chunked.bound <= day_answer.totals.objective + 1e-6
     assert day_answer.bound <= chunked.totals.objective + 1e-6
     assert chunked.totals.objective < chunked.baseline.objective
+
+
+@pytest.mark.parametrize("single_item", [True, False])
+def test_totals_from_the_price_tables_equal_those_of_the_built_shipments(
+    single_item: bool,
+) -> None:
+    """The vectorised totals (used to compare with the baseline) add up exactly what the built
+    shipments and unfilled lines do, for the baseline's patterns and a partial plan."""
+    from allocation.solve import totals_of
+
+    problem = generate(300, n_fcs=3, single_item=single_item, seed=7, scarce_fraction=0.3)
+    compiled = compile_problem(problem)
+    base = nearest_fc(compiled)
+    partial = [p if o % 3 else () for o, p in enumerate(base)]
+    for patterns in (base, partial):
+        shipments, unfilled, totals = build(compiled, patterns)
+        assert totals_of(compiled, patterns) == totals
+        assert totals.unfilled_lines == len(unfilled) > 0
+        assert totals.cost == sum(s.cost for s in shipments)
