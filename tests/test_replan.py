@@ -235,14 +235,18 @@ def test_an_order_whose_lines_disagree_is_reported(tmp_path: Path) -> None:
 def test_the_plans_keep_stock_capacity_and_serve_every_allocated_line_once(
     day: Day, local_run: Path
 ) -> None:
+    limit = day.policy.max_packages_per_order
     allocated = jsonl(local_run / "plans/allocation.jsonl")
     assert sorted(o["order_id"] for o in allocated) == sorted(o.id for o in day.orders)
     lines = {o.id: o.lines for o in day.orders}
     shipped: Counter[tuple[str, str, str]] = Counter()  # (fc, order, sku) -> units
     packages: Counter[str] = Counter()
+    by_service: Counter[tuple[str, str]] = Counter()
     for o in allocated:
+        assert not limit or len(o["shipments"]) <= limit
         for s in o["shipments"]:
             packages[s["fc"]] += 1
+            by_service[(s["fc"], s["service"])] += 1
             for x in s["lines"]:
                 assert lines[o["order_id"]][x["line_index"]][0] == x["sku"]
                 shipped[(s["fc"], o["order_id"], x["sku"])] += x["quantity"]
@@ -257,6 +261,8 @@ def test_the_plans_keep_stock_capacity_and_serve_every_allocated_line_once(
         assert all(q <= held.get(s, 0) for s, q in used.items()), fc.id
         if fc.capacity_packages:
             assert packages[fc.id] <= fc.capacity_packages
+        for service, cap in fc.service_capacity.items():
+            assert not cap or by_service[(fc.id, service)] <= cap
     waves = jsonl(local_run / "plans/waves.jsonl")
     picked: Counter[tuple[str, str, str]] = Counter()
     from_bin: Counter[tuple[str, str, str]] = Counter()
@@ -279,6 +285,53 @@ def test_the_plans_keep_stock_capacity_and_serve_every_allocated_line_once(
     by_wh = Counter((w["warehouse_id"], o) for w in waves for o in w["order_ids"])
     assert max(by_wh.values()) == 1
     assert order_waves  # there is something to pick
+
+
+def test_the_repair_pools_what_the_regions_left_for_their_unfilled_lines(
+    day: Day, local_run: Path
+) -> None:
+    regions = [
+        json.loads(p.read_text())["record"] for p in local_run.glob("checkpoint/allocate_r0*")
+    ]
+    assert len(regions) == 2
+    before = {o["order_id"]: o for r in regions for o in r["orders"]}
+    after = {o["order_id"]: o for o in jsonl(local_run / "plans/allocation.jsonl")}
+    repaired = [o for o in after.values() if o.get("repaired")]
+    assert repaired, "the small day leaves lines the other region's stock can fill"
+    assert sum(len(o["unfilled"]) for o in after.values()) < sum(
+        len(o["unfilled"]) for o in before.values()
+    )
+    for o in repaired:
+        was = before[o["order_id"]]
+        added = o["shipments"][len(was["shipments"]) :]
+        assert o["shipments"][: len(was["shipments"])] == was["shipments"]
+        assert len(added) <= 1  # one package more at most
+        lines = {x["line_index"] for s in added for x in s["lines"]}
+        still = {u["line_index"] for u in o["unfilled"]}
+        assert lines | still == {u["line_index"] for u in was["unfilled"]}
+        assert not lines & still
+        assert o["cost"] == was["cost"] + sum(s["cost"] for s in added)
+    summary = json.loads((local_run / "summary.json").read_text())["allocation"]
+    assert summary["orders_repaired"] == len(repaired)
+    assert summary["bound"] is None  # regions' bounds do not bound the day
+
+
+def test_leftover_capacity_takes_used_up_fcs_off_their_services(day: Day) -> None:
+    network = day.network
+    first, second = network.fcs[0].id, network.fcs[1].id
+    service = network.services[0].id
+    capped = allocation_pb2.Network()
+    capped.CopyFrom(network)
+    capped.fcs[0].capacity_packages = 10
+    capped.fcs[1].service_capacity[service] = 5
+    left, usable = tasks._leftover_network(capped, {first: 10}, {}, {(second, service): 5})
+    assert first not in usable and second in usable
+    offered = next(s for s in left.services if s.id == service)
+    assert second not in offered.fcs and first in offered.fcs
+    assert service not in left.fcs[1].service_capacity
+    left, usable = tasks._leftover_network(capped, {first: 4}, {}, {(second, service): 2})
+    assert left.fcs[0].capacity_packages == 6 and left.fcs[1].service_capacity[service] == 3
+    assert first in usable
 
 
 def test_the_summary_adds_up_the_plans(local_run: Path) -> None:
@@ -514,8 +567,7 @@ def test_a_run_killed_at_a_random_moment_resumes_to_the_same_plans(
     day: Day, day_file: Path, local_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    allocated = jsonl(local_run / "plans/allocation.jsonl")
-    total = len(tasks.allocation_tasks(day)) + len(tasks.wave_tasks(day, allocated))
+    total = len(list((local_run / "checkpoint").glob("*_*.json")))
     # A random point of progress: kill the whole process group once that many tasks are done.
     kill_after = random.Random(os.getpid()).randint(1, total - 4)
     process = _replan_process(day_file, out)
@@ -576,3 +628,24 @@ def test_progress_shows_rate_and_eta_on_a_terminal_and_log_lines_elsewhere() -> 
     assert "\r" not in log.text
     assert log.text.splitlines()[0] == "picking: 3 tasks"
     assert log.text.splitlines()[-1].startswith("picking: 3/3 done, 3 failed")
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def test_one_command_serves_replans_and_writes_sample_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["serve", "--help"])
+    assert done.value.code == 0
+    assert "--listen-address" in capsys.readouterr().out
+    assert cli.main(["sample-day", str(tmp_path), "--orders", "50", "--format", "jsonl"]) == 0
+    printed = capsys.readouterr().out
+    assert f"warehouse replan {tmp_path / 'day.yaml'}" in printed
+    assert len(load_day(tmp_path / "day.yaml").orders) == 50
+    remote = ["replan", str(tmp_path / "day.yaml"), "--out", str(tmp_path / "x"), "--engine"]
+    assert cli.main([*remote, "remote"]) == cli.USAGE
+    assert "needs --address" in capsys.readouterr().err
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'warehouse = "services.cli:main"' in pyproject

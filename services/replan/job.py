@@ -7,8 +7,9 @@ interrupted (Ctrl-C, SIGKILL, a lost node) and started again with the same input
 what had not finished, and ends with exactly the plans of an uninterrupted run. The plans are
 written only from the checkpoint, in a fixed order.
 
-Picking starts only when every allocation region has succeeded: the waves are cut from the
-whole day's allocation, so waves cut from part of it would differ from a complete run's.
+Picking starts only when every allocation region (and the repair after them) has succeeded:
+the waves are cut from the whole day's allocation, so waves cut from part of it would differ
+from a complete run's.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 from warehouse.v1 import allocation_pb2, picking_pb2
 
+from allocation.model import Policy
 from services.replan.day import Day
 from services.replan.engines import Engine, TaskFailed
 from services.replan.progress import Progress
@@ -35,6 +37,8 @@ from services.replan.tasks import (
     Task,
     allocation_records,
     allocation_tasks,
+    merge_repair,
+    repair_task,
     wave_record,
     wave_tasks,
 )
@@ -125,7 +129,8 @@ class Outcome:
 def _record(task: Task, data: bytes) -> dict[str, Any]:
     """The plain record of a task's serialised response."""
     if task.kind == "allocate":
-        region = int(task.id.rsplit("/r", 1)[1])
+        # Regions are allocate/r000, ...; the repair after them counts as region -1.
+        region = int(task.id.rsplit("/r", 1)[1]) if "/r0" in task.id else -1
         return allocation_records(allocation_pb2.AllocateResponse.FromString(data), region)
     request = picking_pb2.PlanWaveRequest.FromString(task.request)
     return wave_record(request, picking_pb2.PlanWaveResponse.FromString(data))
@@ -195,17 +200,19 @@ def replan(
     started = time.monotonic()
     checkpoint = Checkpoint(out / "checkpoint", day.fingerprint, fresh=fresh)
     outcome = Outcome(out, {})
-    allocated = run_stage(
-        "allocation", allocation_tasks(day), engine, checkpoint, progress, outcome
-    )
+    tasks = allocation_tasks(day)
+    allocated = run_stage("allocation", tasks, engine, checkpoint, progress, outcome)
+    regions = [allocated[t.id] for t in tasks if t.id in allocated]
+    repaired: dict[str, dict[str, Any]] = {}
+    repair = repair_task(day, regions) if len(regions) == len(tasks) else None
+    if repair is not None:
+        repaired = run_stage("repair", [repair], engine, checkpoint, progress, outcome)
+    orders = merge_repair(regions, repaired.get(repair.id) if repair else None)
     waves: dict[str, dict[str, Any]] = {}
     if not outcome.failures:
-        orders = [o for r in allocated.values() for o in r["orders"]]
         waves = run_stage("picking", wave_tasks(day, orders), engine, checkpoint, progress, outcome)
-    write_plans(out, allocated.values(), waves.values())
-    outcome.summary = summarize(
-        day, engine.name, allocated.values(), waves.values(), outcome.failures
-    )
+    write_plans(out, orders, waves.values())
+    outcome.summary = summarize(day, engine.name, regions, orders, waves.values(), outcome.failures)
     outcome.summary["elapsed_s"] = round(time.monotonic() - started, 3)
     write_atomic(out / "summary.json", json.dumps(outcome.summary, indent=2).encode())
     _write_report(day, out, floors)
@@ -232,9 +239,9 @@ def write_plans(
     allocated: Iterable[Mapping[str, Any]],
     waves: Iterable[Mapping[str, Any]],
 ) -> None:
-    """Write ``plans/``: allocation and waves as JSON Lines, shipments, unallocated lines and
-    picks as CSV, each in a fixed order."""
-    orders = sorted((o for r in allocated for o in r["orders"]), key=lambda o: o["order_id"])
+    """Write ``plans/``: allocation (one record per order) and waves as JSON Lines,
+    shipments, unallocated lines and picks as CSV, each in a fixed order."""
+    orders = sorted(allocated, key=lambda o: o["order_id"])
     ordered_waves = sorted(waves, key=lambda w: (w["warehouse_id"], w["index"]))
     plans = out / "plans"
     write_atomic(plans / "allocation.jsonl", _jsonl(orders))
@@ -335,23 +342,33 @@ def write_plans(
 def summarize(
     day: Day,
     engine: str,
-    allocated: Iterable[Mapping[str, Any]],
+    regions: Sequence[Mapping[str, Any]],
+    orders: Sequence[Mapping[str, Any]],
     waves: Iterable[Mapping[str, Any]],
     failures: Sequence[tuple[str, str]],
 ) -> dict[str, Any]:
-    """The ``summary.json`` of a run (see docs/replan.md)."""
-    regions = list(allocated)
-    orders = [o for r in regions for o in r["orders"]]
+    """The ``summary.json`` of a run (see docs/replan.md).
 
-    def total(part: str, key: str) -> int:
-        return sum(int(r[part][key]) for r in regions)
-
-    objective = total("totals", "objective")
+    Totals are added up from the orders' records (repairs included); the baseline is the
+    regions' own. The bound is the solver's when the day was one region; with several it is
+    not a bound on the day (the regions' shares restrict it), so none is reported.
+    """
+    priority = {o.id: o.priority for o in day.orders}
+    per_line = (
+        day.policy.unfilled_line_penalty.minor_units
+        if day.policy.HasField("unfilled_line_penalty")
+        else Policy().unfilled_line_penalty
+    )
+    shipping = sum(s["cost"] for o in orders for s in o["shipments"])
+    penalty = sum(
+        per_line * (1 + priority.get(o["order_id"], 0)) for o in orders for _ in o["unfilled"]
+    )
+    objective = shipping + penalty
     baseline = {
-        k: total("baseline", k)
+        k: sum(int(r["baseline"][k]) for r in regions)
         for k in ("shipping_cost", "penalty", "objective", "packages", "unfilled_lines")
     }
-    bound = sum(int(r["bound"]) for r in regions)
+    bound = int(regions[0]["bound"]) if len(regions) == 1 else None
     by_fc: dict[str, dict[str, int]] = {}
     by_service: dict[str, dict[str, int]] = {}
     by_reason: dict[str, int] = {}
@@ -388,14 +405,15 @@ def summarize(
             "orders": len(day.orders),
             "orders_planned": len(orders),
             "orders_complete": sum(1 for o in orders if not o["unfilled"]),
+            "orders_repaired": sum(1 for o in orders if o.get("repaired")),
             "regions": len(regions),
-            "packages": total("totals", "packages"),
-            "shipping_cost": total("totals", "shipping_cost"),
-            "penalty": total("totals", "penalty"),
+            "packages": sum(len(o["shipments"]) for o in orders),
+            "shipping_cost": shipping,
+            "penalty": penalty,
             "objective": objective,
             "bound": bound,
-            "gap": (objective - bound) / objective if objective else 0.0,
-            "unfilled_lines": total("totals", "unfilled_lines"),
+            "gap": (objective - bound) / objective if bound is not None and objective else None,
+            "unfilled_lines": sum(len(o["unfilled"]) for o in orders),
             "savings": baseline["objective"] - objective,
             "saving_ratio": 1 - objective / baseline["objective"] if baseline["objective"] else 0.0,
             "baseline": baseline,

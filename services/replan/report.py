@@ -524,7 +524,13 @@ def _allocation_totals(allocation: Mapping[str, Any], currency: str) -> str:
         f'<span id="allocation-bound"{_data_value(allocation.get("bound"))}>'
         f"{_e(money(allocation.get('bound')))}</span>, gap "
         f'<span id="allocation-gap"{_data_value(allocation.get("gap"))}>'
-        f"{_e(format_percent(allocation.get('gap')))}</span>.</p></div>"
+        f"{_e(format_percent(allocation.get('gap')))}</span>"
+        + (
+            " (none for a day split into regions: their bounds do not bound the day)"
+            if allocation.get("bound") is None and (allocation.get("regions") or 0) > 1
+            else ""
+        )
+        + ".</p></div>"
     )
 
 

@@ -6,7 +6,8 @@ A replan runs in two stages, each a set of tasks that need nothing from one anot
    ``orders_per_region`` (every region a representative sample of the day), and each region
    gets its share of every FC's stock (by the region's demand for each SKU) and of every
    capacity (by its order count) with :func:`apportion`. The regions' answers can therefore
-   never together ship more than the day has, and they are solved in parallel.
+   never together ship more than the day has, and they are solved in parallel. A **repair**
+   (:func:`repair_task`) then pools what no region used for the lines they left unfilled.
 2. **Picking waves.** Each warehouse with a layout takes the order lines allocated to it,
    ordered by service level (express first), priority and order id, and cuts them into waves of
    ``orders_per_wave`` orders. Every bin's units are shared out between the waves that ask for
@@ -176,16 +177,22 @@ def allocation_tasks(day: Day) -> list[Task]:
             skus=[day.skus[s] for s in sorted(demand[r])],
             policy=day.policy,
             stock={fc: inventory_pb2.StockOverride(lines=lines) for fc, lines in stock[r].items()},
-            plan_date=date_pb2.Date(
-                year=day.plan_date.year, month=day.plan_date.month, day=day.plan_date.day
-            ),
+            plan_date=_date_message(day.plan_date),
             options=_options(day, day.allocation.time_limit_s, f"{day.name} region {r}"),
         )
-        if day.plan_time is not None:
-            hours, minutes = day.plan_time
-            request.plan_time.CopyFrom(timeofday_pb2.TimeOfDay(hours=hours, minutes=minutes))
+        _set_plan_time(day, request)
         tasks.append(_task(f"allocate/r{r:03d}", "allocate", request, day.allocation.time_limit_s))
     return tasks
+
+
+def _date_message(day: dt.date) -> date_pb2.Date:
+    return date_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def _set_plan_time(day: Day, request: allocation_pb2.AllocateRequest) -> None:
+    if day.plan_time is not None:
+        hours, minutes = day.plan_time
+        request.plan_time.CopyFrom(timeofday_pb2.TimeOfDay(hours=hours, minutes=minutes))
 
 
 def _task(
@@ -280,6 +287,170 @@ def allocation_records(response: allocation_pb2.AllocateResponse, region: int) -
         "method": response.method,
         "currency": response.totals.objective.currency_code,
     }
+
+
+# -- stage 1b: repairing what the regions left unfilled -------------------------------------
+
+
+def _line_index_map(record: Mapping[str, Any]) -> list[int]:
+    """Original line index of each line of an order's repair: its unfilled lines, in order."""
+    return [u["line_index"] for u in record["unfilled"]]
+
+
+def repair_task(day: Day, regions: Sequence[Mapping[str, Any]]) -> Task | None:
+    """One more allocation over what the regions left: their unfilled lines, with the stock and
+    capacity no region used, one package per order at most (within the order's package limit).
+
+    Regions share stock by demand, so a region's unused units of a SKU are lost to another
+    region short of it; this pools them again. None with one region or nothing to repair.
+    """
+    if len(regions) <= 1:
+        return None
+    packages: dict[str, int] = {}
+    units: dict[str, int] = {}
+    by_service: dict[tuple[str, str], int] = {}
+    used: dict[tuple[str, str], int] = {}
+    for region in regions:
+        for o in region["orders"]:
+            for s in o["shipments"]:
+                packages[s["fc"]] = packages.get(s["fc"], 0) + 1
+                key = (s["fc"], s["service"])
+                by_service[key] = by_service.get(key, 0) + 1
+                for x in s["lines"]:
+                    units[s["fc"]] = units.get(s["fc"], 0) + x["quantity"]
+                    used[(s["fc"], x["sku"])] = used.get((s["fc"], x["sku"]), 0) + x["quantity"]
+    split = day.policy.allow_split if day.policy.HasField("allow_split") else True
+    limit = day.policy.max_packages_per_order
+    orders = {o.id: o for o in day.orders}
+    candidates = []
+    for region in regions:
+        for o in region["orders"]:
+            if not o["unfilled"] or (o["shipments"] and not split):
+                continue
+            if limit and len(o["shipments"]) >= limit:
+                continue
+            candidates.append(o)
+    candidates.sort(key=lambda o: o["order_id"])
+    if not candidates:
+        return None
+    network, usable = _leftover_network(day.network, packages, units, by_service)
+    if not network.services:
+        return None
+    demand = _units([[(u["sku"], u["quantity"]) for u in o["unfilled"]] for o in candidates])
+    stock = {}
+    for fc in [f.id for f in network.fcs]:
+        held = day.fc_stock(fc) if fc in usable else {}
+        lines = [
+            inventory_pb2.StockLine(sku=sku, on_hand=held.get(sku, 0) - used.get((fc, sku), 0))
+            for sku in sorted(demand)
+            if held.get(sku, 0) - used.get((fc, sku), 0) > 0
+        ]
+        stock[fc] = inventory_pb2.StockOverride(lines=lines)
+    messages = []
+    for o in candidates:
+        message = _order_message(orders[o["order_id"]], day.plan_date)
+        del message.lines[:]
+        message.lines.extend(
+            allocation_pb2.AllocationOrderLine(sku=u["sku"], quantity=u["quantity"])
+            for u in o["unfilled"]
+        )
+        messages.append(message)
+    policy = allocation_pb2.AllocationPolicy()
+    policy.CopyFrom(day.policy)
+    policy.allow_split = True
+    policy.max_packages_per_order = 1
+    request = allocation_pb2.AllocateRequest(
+        network=network,
+        orders=messages,
+        skus=[day.skus[sku] for sku in sorted(demand)],
+        policy=policy,
+        stock=stock,
+        plan_date=_date_message(day.plan_date),
+        options=_options(day, day.allocation.time_limit_s, f"{day.name} repair"),
+    )
+    _set_plan_time(day, request)
+    return _task("allocate/repair", "allocate", request, day.allocation.time_limit_s)
+
+
+def _leftover_network(
+    day_network: allocation_pb2.Network,
+    packages: Mapping[str, int],
+    units: Mapping[str, int],
+    by_service: Mapping[tuple[str, str], int],
+) -> tuple[allocation_pb2.Network, set[str]]:
+    """The network with the capacity the regions left, and the FCs with room left.
+
+    A limit of 0 reads as "none", so an FC out of packages or units is left out of
+    ``usable`` (it gets no stock), and an FC out of a service's packages is taken off the
+    service's FCs (a service left with none is dropped).
+    """
+    network = allocation_pb2.Network()
+    network.CopyFrom(day_network)
+    every = [f.id for f in network.fcs]
+    offered = {s.id: list(s.fcs) or list(every) for s in network.services}
+    usable = set()
+    for center in network.fcs:
+        room = True
+        for name, used in (("capacity_packages", packages), ("capacity_units", units)):
+            cap = getattr(center, name)
+            if cap > 0:
+                room &= cap - used.get(center.id, 0) > 0
+                setattr(center, name, max(1, cap - used.get(center.id, 0)))
+        if room:
+            usable.add(center.id)
+        for sid, cap in list(center.service_capacity.items()):
+            left = cap - by_service.get((center.id, sid), 0)
+            if cap > 0 and left <= 0:
+                offered[sid] = [f for f in offered[sid] if f != center.id]
+                del center.service_capacity[sid]
+            elif cap > 0:
+                center.service_capacity[sid] = left
+    kept = []
+    for service in network.services:
+        if offered[service.id]:
+            copy = allocation_pb2.CarrierService()
+            copy.CopyFrom(service)
+            if service.fcs or len(offered[service.id]) < len(every):
+                copy.ClearField("fcs")
+                copy.fcs.extend(offered[service.id])
+            kept.append(copy)
+    gone = {s.id for s in network.services} - {s.id for s in kept}
+    for center in network.fcs:
+        for sid in gone & set(center.service_capacity):
+            del center.service_capacity[sid]
+    del network.services[:]
+    network.services.extend(kept)
+    return network, usable
+
+
+def merge_repair(
+    regions: Sequence[Mapping[str, Any]], repair: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Every order's record, with the repair's packages added to the orders it repaired."""
+    fixed = {o["order_id"]: o for o in repair["orders"]} if repair else {}
+    out = []
+    for region in regions:
+        for o in region["orders"]:
+            again = fixed.get(o["order_id"])
+            if again is None:
+                out.append(dict(o))
+                continue
+            index = _line_index_map(o)
+            shipments = [
+                {**s, "lines": [{**x, "line_index": index[x["line_index"]]} for x in s["lines"]]}
+                for s in again["shipments"]
+            ]
+            unfilled = [{**u, "line_index": index[u["line_index"]]} for u in again["unfilled"]]
+            out.append(
+                {
+                    **o,
+                    "shipments": [*o["shipments"], *shipments],
+                    "unfilled": unfilled,
+                    "cost": o["cost"] + sum(s["cost"] for s in shipments),
+                    "repaired": True,
+                }
+            )
+    return sorted(out, key=lambda o: o["order_id"])
 
 
 # -- stage 2: picking waves -----------------------------------------------------------------
