@@ -71,10 +71,11 @@ class DayOrder:
 class AllocationSettings:
     """How the day's allocation is split: at most ``orders_per_region`` orders per solve.
 
-    One solve is best: regions share stock and capacity in proportion to their demand, so
-    stock one region does not use is lost to the others (on the generated 20,000-order day,
-    four regions cost 14 % more than one solve; benchmarks/results/replan.md). Split only days
-    too large for one solve in the time at hand, or for the servers (25,000 orders per call).
+    One solve is best: regions share stock and capacity in proportion to their demand, and
+    the repair after them recovers only part of what that costs (on the generated 20,000-order
+    day, four regions cost 7.5 % more than one solve; benchmarks/results/replan.md). Split only
+    days too large for one solve in the time at hand, or for the servers (25,000 orders per
+    call).
     """
 
     orders_per_region: int = 25_000
