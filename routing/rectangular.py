@@ -92,6 +92,29 @@ class RectangularLayout:
         """Distance from the outermost cell to the cross-aisle centre line."""
         return self.cross_aisle_width_m / 2 if self.end_gap_m is None else self.end_gap_m
 
+    def _format_violations(self) -> list[FieldViolation]:
+        """What is wrong with ``bin_id_format`` (a malformed format string included)."""
+        fmt = self.bin_id_format
+        bad = (ValueError, AttributeError, TypeError, KeyError, IndexError)
+        try:
+            fields = {f.split(":")[0] for _, f, _, _ in string.Formatter().parse(fmt) if f}
+        except bad as exc:
+            return [FieldViolation("bin_id_format", f"{fmt!r} is not a format string: {exc}")]
+        needed = {"aisle", "block", "position"} | ({"side"} if self.two_sided else set())
+        if not needed <= fields:
+            return [
+                FieldViolation(
+                    "bin_id_format", f"{fmt!r} must use {sorted(needed)} to give unique ids"
+                )
+            ]
+        if not fields <= {"aisle", "block", "position", "side"}:
+            return [FieldViolation("bin_id_format", f"{fmt!r} uses unknown fields {fields}")]
+        try:
+            fmt.format(aisle=1, block=1, position=1, side="L")
+        except bad as exc:
+            return [FieldViolation("bin_id_format", f"{fmt!r} cannot name a bin: {exc}")]
+        return []
+
     def block_length_m(self, block: int) -> float:
         """Centre-line distance between the cross aisles in front of and behind ``block``."""
         return self.block_cells[block] * self.cell_length_m + 2 * self.gap_m
@@ -134,22 +157,7 @@ class RectangularLayout:
                     )
                 )
         if not self.bins:
-            fields = {f for _, f, _, _ in string.Formatter().parse(self.bin_id_format) if f}
-            needed = {"aisle", "block", "position"} | ({"side"} if self.two_sided else set())
-            fields = {f.split(":")[0] for f in fields}
-            if not needed <= fields:
-                v.append(
-                    FieldViolation(
-                        "bin_id_format",
-                        f"{self.bin_id_format!r} must use {sorted(needed)} to give unique ids",
-                    )
-                )
-            elif not fields <= {"aisle", "block", "position", "side"}:
-                v.append(
-                    FieldViolation(
-                        "bin_id_format", f"{self.bin_id_format!r} uses unknown fields {fields}"
-                    )
-                )
+            v += self._format_violations()
         if v:
             return v
         for i, b in enumerate(self.bins):

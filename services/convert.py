@@ -140,10 +140,18 @@ def _rectangular(layout: layout_pb2.Layout) -> RectangularLayout:
         or (RectangularDepot("DEPOT"),),
         bin_id_format=r.bin_id_format or DEFAULT_BIN_ID_FORMAT,
         bins=tuple(
-            RectangularBin(b.id, b.aisle, b.block, b.offset_m, _SIDE_TO_DOMAIN[b.side])
-            for b in r.bins
+            RectangularBin(b.id, b.aisle, b.block, b.offset_m, _side(b.side, f"bins[{i}]"))
+            for i, b in enumerate(r.bins)
         ),
     )
+
+
+def _side(value: int, where: str) -> Side:
+    """The domain side of a ``Side`` enum value; an unknown number is invalid input."""
+    for known, side in _SIDE_TO_DOMAIN.items():
+        if known == value:
+            return side
+    raise InvalidInput.single(f"{where}.side", f"unknown side {value}")
 
 
 def _graph(layout: layout_pb2.Layout) -> GraphLayout:
@@ -157,8 +165,12 @@ def _graph(layout: layout_pb2.Layout) -> GraphLayout:
             for s in g.segments
         ),
         bins=tuple(
-            Bin(b.id, Spot(b.junction, b.segment, b.offset_m), _SIDE_TO_DOMAIN[b.side])
-            for b in g.bins
+            Bin(
+                b.id,
+                Spot(b.junction, b.segment, b.offset_m),
+                _side(b.side, f"bins[{i}]"),
+            )
+            for i, b in enumerate(g.bins)
         ),
         depots=tuple(Depot(d.id, Spot(d.junction, d.segment, d.offset_m)) for d in g.depots),
     )

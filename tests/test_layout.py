@@ -148,3 +148,17 @@ def test_explicit_rectangular_bins() -> None:
             )
         )
     assert any("duplicate" in d for d in _fields(exc).values())
+
+
+@pytest.mark.parametrize(
+    ("fmt", "says"),
+    [
+        ("{aisle}{block}{position}{side", "not a format string"),
+        ("{aisle:q}{block}{position}{side}", "cannot name a bin"),
+        ("{aisle!z}{block}{position}{side}", "cannot name a bin"),
+    ],
+)
+def test_a_malformed_bin_id_format_is_invalid_input(fmt: str, says: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        RectangularLayout("r", aisles=2, bin_id_format=fmt)
+    assert says in _fields(exc)["bin_id_format"]
