@@ -25,6 +25,10 @@ from scipy.sparse.csgraph import connected_components
 
 from routing.errors import FieldViolation, InvalidInput
 
+#: Largest coordinate or length, in metres: a floor plan larger than this is a unit mistake,
+#: and the bound keeps every sum of millimetres well inside 64 bits.
+MAX_METRES = 1_000_000.0
+
 
 class Side(enum.Enum):
     """Which face of the aisle a bin is on. The picker stands on the centre line either way."""
@@ -167,8 +171,12 @@ def _check_graph(layout: GraphLayout) -> tuple[list[FieldViolation], tuple[float
     junction_index = {j.id: i for i, j in enumerate(layout.junctions)}
     segment_index = {s.id: i for i, s in enumerate(layout.segments)}
     for i, j in enumerate(layout.junctions):
-        if not (math.isfinite(j.x_m) and math.isfinite(j.y_m)):
-            v.append(FieldViolation(f"junctions[{i}]", f"coordinates must be finite: {j!r}"))
+        if not (abs(j.x_m) <= MAX_METRES and abs(j.y_m) <= MAX_METRES):
+            v.append(
+                FieldViolation(
+                    f"junctions[{i}]", f"coordinates must be finite, within {MAX_METRES:g} m: {j!r}"
+                )
+            )
 
     lengths: list[float] = []
     for i, s in enumerate(layout.segments):
@@ -178,10 +186,11 @@ def _check_graph(layout: GraphLayout) -> tuple[list[FieldViolation], tuple[float
             if ref not in junction_index:
                 v.append(FieldViolation(f"segments[{i}].{end_name}", f"unknown junction {ref!r}"))
         if s.length_m is not None:
-            if not math.isfinite(s.length_m) or s.length_m < 0:
+            if not 0 <= s.length_m <= MAX_METRES:
                 v.append(
                     FieldViolation(
-                        f"segments[{i}].length_m", f"must be a finite length >= 0, got {s.length_m}"
+                        f"segments[{i}].length_m",
+                        f"must be a length in [0, {MAX_METRES:g}] m, got {s.length_m}",
                     )
                 )
             else:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from routing.errors import FieldViolation, InvalidInput
 from routing.ladder import Ladder
-from routing.layout import Bin, Depot, GraphLayout, Junction, Segment, Side, Spot
+from routing.layout import MAX_METRES, Bin, Depot, GraphLayout, Junction, Segment, Side, Spot
 
 
 @dataclass(frozen=True)
@@ -142,13 +142,23 @@ class RectangularLayout:
             v.append(FieldViolation("cells_per_face", f"must be >= 0, got {self.cells_per_face}"))
         for name in ("cell_length_m", "aisle_spacing_m", "cross_aisle_width_m"):
             value = getattr(self, name)
-            if not value > 0:
-                v.append(FieldViolation(name, f"must be > 0, got {value}"))
-        if self.end_gap_m is not None and not self.end_gap_m >= 0:
-            v.append(FieldViolation("end_gap_m", f"must be >= 0, got {self.end_gap_m}"))
+            if not 0 < value <= MAX_METRES:
+                v.append(FieldViolation(name, f"must be in (0, {MAX_METRES:g}] m, got {value}"))
+        if self.end_gap_m is not None and not 0 <= self.end_gap_m <= MAX_METRES:
+            v.append(
+                FieldViolation(
+                    "end_gap_m", f"must be in [0, {MAX_METRES:g}] m, got {self.end_gap_m}"
+                )
+            )
         if not self.depots:
             v.append(FieldViolation("depots", "a layout needs at least one depot"))
         for i, d in enumerate(self.depots):
+            if not abs(d.x_m) <= MAX_METRES:
+                v.append(
+                    FieldViolation(
+                        f"depots[{i}].x_m", f"must be within {MAX_METRES:g} m, got {d.x_m}"
+                    )
+                )
             if not 0 <= d.cross_aisle < max(self.cross_aisles, 1):
                 v.append(
                     FieldViolation(

@@ -102,21 +102,32 @@ def layout_to_domain(
 
 def _check_size(layout: layout_pb2.Layout, field: str) -> None:
     """Refuse layouts too large to compile before allocating anything for them."""
+
+    def over(count: int, limit: int, name: str, what: str) -> None:
+        if count > limit:
+            raise InvalidInput.single(f"{field}.{name}", f"at most {limit:,} {what}, got {count:,}")
+
     if layout.HasField("graph"):
-        if len(layout.graph.junctions) > MAX_JUNCTIONS:
-            raise InvalidInput.single(
-                f"{field}.junctions", f"at most {MAX_JUNCTIONS} junctions are supported"
-            )
+        g = layout.graph
+        over(len(g.junctions), MAX_JUNCTIONS, "junctions", "junctions")
+        over(len(g.segments), 4 * MAX_JUNCTIONS, "segments", "segments")
+        over(len(g.bins), MAX_BINS, "bins", "bins")
+        over(len(g.depots), MAX_JUNCTIONS, "depots", "depots")
         return
     rect = layout.rectangular
     cross = rect.cross_aisles if rect.HasField("cross_aisles") else 2
-    if rect.aisles * max(cross, 1) > MAX_JUNCTIONS:
+    over(rect.aisles, MAX_JUNCTIONS, "aisles", "aisles")
+    over(cross, MAX_JUNCTIONS, "cross_aisles", "cross aisles")
+    if max(rect.aisles, 1) * max(cross, 1) > MAX_JUNCTIONS:
         raise InvalidInput.single(
             f"{field}.aisles", f"aisles x cross_aisles must be <= {MAX_JUNCTIONS}"
         )
-    cells = list(rect.cells_per_face) or [10]
+    over(len(rect.cells_per_face), MAX_JUNCTIONS, "cells_per_face", "counts")
+    over(len(rect.depots), MAX_JUNCTIONS, "depots", "depots")
+    over(len(rect.bins), MAX_BINS, "bins", "bins")
+    cells = [max(c, 0) for c in rect.cells_per_face] or [10]
     per_face = sum(cells) if len(cells) > 1 else cells[0] * max(cross - 1, 0)
-    if not rect.bins and rect.aisles * max(per_face, 0) * 2 > MAX_BINS:
+    if not rect.bins and max(rect.aisles, 1) * per_face * 2 > MAX_BINS:
         raise InvalidInput.single(
             f"{field}.cells_per_face", f"the layout would have more than {MAX_BINS} bins"
         )

@@ -197,3 +197,28 @@ def test_registry_trusts_its_cache_for_refresh_s(tmp_path: Path) -> None:
     three = eager.oracle("w").n_bins
     assert small < three
     assert cached.oracle("w").n_bins == three
+
+
+@pytest.mark.parametrize(
+    ("rectangular", "field"),
+    [
+        # No aisles but a billion cross aisles: refused before anything is allocated for it.
+        ({"cross_aisles": 1_245_815_658}, "layout.rectangular.cross_aisles"),
+        (
+            {"aisles": 4, "cross_aisle_width_m": float("inf")},
+            "layout.rectangular.cross_aisle_width_m",
+        ),
+        ({"aisles": 4, "aisle_spacing_m": 1e300}, "layout.rectangular.aisle_spacing_m"),
+        ({"aisles": 4, "end_gap_m": float("nan")}, "layout.rectangular.end_gap_m"),
+    ],
+)
+def test_absurd_geometry_is_invalid_at_once(
+    channel: grpc.Channel, rectangular: dict[str, float], field: str
+) -> None:
+    """Sizes and lengths no warehouse has are INVALID_ARGUMENT naming the field, never an
+    internal error or a server busy allocating."""
+    bad = layout_pb2.Layout(id="r", rectangular=layout_pb2.RectangularLayout(**rectangular))
+    with pytest.raises(grpc.RpcError) as error:
+        _layouts(channel).PutLayout(layout_pb2.PutLayoutRequest(layout=bad), timeout=10)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in _violations(error.value)
