@@ -217,7 +217,9 @@ def test_absurd_geometry_is_invalid_at_once(
 ) -> None:
     """Sizes and lengths no warehouse has are INVALID_ARGUMENT naming the field, never an
     internal error or a server busy allocating."""
-    bad = layout_pb2.Layout(id="r", rectangular=layout_pb2.RectangularLayout(**rectangular))
+    bad = layout_pb2.Layout(id="r")
+    for name, value in rectangular.items():
+        setattr(bad.rectangular, name, value)
     with pytest.raises(grpc.RpcError) as error:
         _layouts(channel).PutLayout(layout_pb2.PutLayoutRequest(layout=bad), timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
