@@ -27,6 +27,7 @@ server and clients share the machine's cores, so every figure is what the machin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import functools
 import math
@@ -67,7 +68,7 @@ from warehouse.v1 import (
 )
 
 from benchmarks.allocation_bench import cpu_model
-from benchmarks.grpc_bench import PICKS, free_port, pick_lists
+from benchmarks.grpc_bench import PICKS, cpu_seconds, free_port, pick_lists
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "deploy" / "demo"
@@ -298,16 +299,17 @@ def _record(calls: list[Call], started: float, future: Any) -> None:
 
 def open_loop(
     port: int, kind: str, rate: float, start_at: float, seconds: float, deadline_s: float, seed: int
-) -> tuple[list[Call], int]:
+) -> tuple[list[Call], int, float]:
     """Start ``rate`` ``kind`` calls a second from ``start_at`` for ``seconds``, whatever the
-    answers (calls in flight are not capped); return the calls once all have answered, and
-    how many were started."""
+    answers (calls in flight are not capped); return the calls once all have answered, how
+    many were started, and the CPU seconds this client used from ``start_at``."""
     channel, stubs = _connect(port)
     method = stubs[kind]
     cycle = requests_for(kind, seed)
     calls: list[Call] = []
     issued = 0
     _sleep_until(start_at)
+    cpu = time.process_time()
     while (now := time.monotonic()) < start_at + seconds:
         due = int((now - start_at) * rate) + 1
         while issued < due:
@@ -319,8 +321,25 @@ def open_loop(
     give_up = time.monotonic() + deadline_s + 10
     while len(calls) < issued and time.monotonic() < give_up:
         time.sleep(0.01)
+    cpu = time.process_time() - cpu
     channel.close()
-    return list(calls), issued
+    return list(calls), issued, cpu
+
+
+def bounded_loop(
+    port: int,
+    kind: str,
+    in_flight: int,
+    start_at: float,
+    seconds: float,
+    deadline_s: float,
+    seed: int,
+) -> tuple[list[Call], int, float]:
+    """:func:`closed_loop` for ``seconds`` with ``in_flight`` calls, returning the calls, their
+    number and the CPU seconds this client used (connecting included)."""
+    cpu = time.process_time()
+    calls = closed_loop(port, kind, in_flight, start_at, seconds, None, deadline_s, seed)
+    return calls, len(calls), time.process_time() - cpu
 
 
 def probe(port: int, start_at: float, seconds: float, interval_s: float) -> list[Call]:
@@ -438,6 +457,25 @@ def descendants(pid: int) -> list[int]:
     return sorted(found)
 
 
+def solver_workers(pid: int) -> list[int]:
+    """The solver worker processes of server ``pid`` (its spawned multiprocessing children,
+    not multiprocessing's resource tracker)."""
+    out = []
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.append(child)
+    return out
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 # -- 1. throughput and latency per RPC -------------------------------------------------------
 
 
@@ -509,12 +547,15 @@ def throughput(
 
 @dataclass
 class Overload:
-    """One overload run: the load's calls and the health probe's."""
+    """One overload run: the load's calls and the health probe's, and the cores used."""
 
+    mode: str
     seconds: float
     issued: int
     calls: list[Call]
     health: list[Call]
+    server_cores: float
+    client_cores: float
 
     @property
     def offered_per_s(self) -> float:
@@ -555,30 +596,66 @@ class Overload:
         return 1000 * percentile([c[1] for c in self.calls if c[2] == "OK"], q)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and the live processes it started."""
+    total = 0.0
+    for p in (pid, *descendants(pid)):
+        with contextlib.suppress(OSError, IndexError):  # the process just ended
+            total += cpu_seconds(p)
+    return total
+
+
 def overload(
-    pool: Pool, port: int, rate: float, clients: int, seconds: float, deadline_s: float
+    pool: Pool,
+    server: Server,
+    clients: int,
+    seconds: float,
+    deadline_s: float,
+    *,
+    rate: float = 0.0,
+    in_flight: int = 0,
 ) -> Overload:
-    """Offer ``rate`` PlanRoute calls a second open-loop from ``clients`` processes while one
-    more process probes Health.Check every 20 ms."""
-    start_at = time.monotonic() + 1.5
+    """PlanRoute load from ``clients`` processes while one more probes Health.Check every
+    20 ms: ``rate`` calls a second open-loop, or else ``in_flight`` calls closed-loop."""
+    start_at = time.monotonic() + 1.0
     tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
-        (probe, (port, start_at, seconds, 0.02))
+        (probe, (server.port, start_at, seconds, 0.02))
     ]
-    tasks += [
-        (open_loop, (port, "PlanRoute", rate / clients, start_at, seconds, deadline_s, 200 + i))
-        for i in range(clients)
-    ]
-    health, *loads = run_all(pool, tasks)
+    for i, share in enumerate(split(in_flight, clients) if not rate else [0] * clients):
+        tasks.append(
+            (
+                open_loop if rate else bounded_loop,
+                (
+                    server.port,
+                    "PlanRoute",
+                    rate / clients if rate else share,
+                    start_at,
+                    seconds,
+                    deadline_s,
+                    200 + i,
+                ),
+            )
+        )
+    pending = [pool.apply_async(fn, args) for fn, args in tasks]
+    _sleep_until(start_at)
+    server_cpu = tree_cpu_seconds(server.process.pid)
+    health, *loads = [p.get() for p in pending]
+    window = time.monotonic() - start_at
+    server_cpu = tree_cpu_seconds(server.process.pid) - server_cpu
     run = Overload(
+        "open loop" if rate else f"closed loop, {in_flight} in flight",
         seconds,
-        sum(issued for _, issued in loads),
-        [c for calls, _ in loads for c in calls],
+        sum(issued for _, issued, _ in loads),
+        [c for calls, _, _ in loads for c in calls],
         health,
+        server_cpu / window,
+        sum(cpu for _, _, cpu in loads) / window,
     )
     print(
-        f"  offered {run.offered_per_s:,.0f}/s: OK {run.ok_per_s:,.0f}/s, shed "
-        f"{run.shed / max(run.issued, 1):.0%}, late {run.late}; health p50 "
-        f"{run.health_ms(0.5):.1f} ms p99 {run.health_ms(0.99):.1f} ms",
+        f"  {run.mode}: offered {run.offered_per_s:,.0f}/s, peak {run.peak_in_flight} in "
+        f"flight: OK {run.ok_per_s:,.0f}/s, shed {run.shed / max(run.issued, 1):.0%}, late "
+        f"{run.late}; health p50 {run.health_ms(0.5):.1f} ms p99 {run.health_ms(0.99):.1f} ms; "
+        f"CPU server {run.server_cores:.2f}, clients {run.client_cores:.2f} cores",
         flush=True,
     )
     return run
@@ -683,9 +760,9 @@ def shutdown(
     solves), SIGTERM it after ``load_s``; clients go on for ``after_s`` more, backing off 20 ms
     after each failure."""
     server = start_server(workdir, name)
-    workers = descendants(server.process.pid)
+    workers = solver_workers(server.process.pid)
     kinds = ("PlanRoute", "PlanWave")
-    start_at = time.monotonic() + 1.5
+    start_at = time.monotonic() + 1.0
     seconds = load_s + after_s
     pending = [
         pool.apply_async(
@@ -710,7 +787,7 @@ def shutdown(
         calls,
         exit_s,
         returncode,
-        sum(Path(f"/proc/{p}").exists() for p in workers),
+        sum(running(p) for p in workers),
     )
     print(
         "  "
@@ -738,6 +815,7 @@ def report(
     cells: list[Cell],
     saturation: Cell,
     runs: list[Overload],
+    bounded: list[Overload],
     samples: list[Sample],
     stops: list[Shutdown],
 ) -> str:
@@ -780,39 +858,52 @@ def report(
         "## 2. Overload",
         "",
         f"Sustainable PlanRoute rate: {saturation.ok_per_s:,.0f}/s (the best of section 1, at "
-        f"{saturation.in_flight} in flight). Offered open-loop at {args.overload:g}x that from "
-        f"{args.clients} client processes for {args.overload_seconds:g} s, 1 s deadlines, to a "
-        "server with `--max-concurrent-solves 4 --threads 16` (2 solver processes); a third "
-        "process calls Health.Check every 20 ms (5 s deadline). A solve call finding the 4 "
-        "slots taken waits up to 0.1 s, then is shed with RESOURCE_EXHAUSTED. "
-        f"{len(runs)} run(s); medians below the per-run rows. `RESOURCE_EXHAUSTED*` would be "
-        "gRPC's own concurrent-RPC cap (128 calls), not the solve limit.",
+        f"{saturation.in_flight} in flight). Server: `--max-concurrent-solves 4 --threads 16` "
+        "(2 solver processes); a solve call finding the 4 slots taken waits up to 0.1 s, then "
+        "is shed with RESOURCE_EXHAUSTED. **Open loop**: "
+        f"{args.overload:g}x the sustainable rate offered from {args.clients} client processes "
+        "on a clock, whatever the answers (calls in flight not capped). **Closed loop** (for "
+        f"contrast): {args.bounded_in_flight} calls kept in flight over the {args.clients} "
+        f"processes. {args.overload_seconds:g} s per run, 1 s deadlines; a separate process "
+        "calls Health.Check every 20 ms (5 s deadline). The two modes alternate, "
+        f'{len(runs)} run(s) each; medians follow the runs. "Accepted": not shed; a '
+        "DEADLINE_EXCEEDED call waited past its deadline somewhere between the client and the "
+        "handler (the client cannot tell where). `RESOURCE_EXHAUSTED*` is gRPC's own "
+        "concurrent-RPC cap (128 calls), not the solve limit. CPU in cores (of 2): the server "
+        "with its processes, and the load clients, over the run.",
         "",
-        "| run | offered/s | peak in flight | OK/s | shed (RESOURCE_EXHAUSTED) | accepted "
-        "| DEADLINE_EXCEEDED among accepted | OK p50 / p99 ms | health p50 / p99 / max ms "
-        "| health codes | load codes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| mode | run | offered/s | peak in flight | OK/s | shed (RESOURCE_EXHAUSTED) "
+        "| accepted | DEADLINE_EXCEEDED among accepted | OK p50 / p99 ms "
+        "| health p50 / p99 / max ms | CPU server / clients | health codes | load codes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for i, r in enumerate(runs, 1):
-        lines.append(
-            f"| {i} | {r.offered_per_s:,.0f} | {r.peak_in_flight:,} | {r.ok_per_s:,.0f} | "
-            f"{r.shed:,} ({r.shed / max(r.issued, 1):.1%}) | {len(r.accepted):,} | {r.late:,} | "
-            f"{r.ok_ms(0.5):.1f} / {r.ok_ms(0.99):.1f} | {r.health_ms(0.5):.1f} / "
-            f"{r.health_ms(0.99):.1f} / {r.health_ms(1.0):.1f} | {_codes(r.health)} "
-            f"| {_codes(r.calls)} |"
-        )
-    if len(runs) > 1:
-        med = statistics.median
-        lines.append(
-            f"| median | {med(r.offered_per_s for r in runs):,.0f} "
-            f"| {med(r.peak_in_flight for r in runs):,.0f} "
-            f"| {med(r.ok_per_s for r in runs):,.0f} "
-            f"| {med(r.shed / max(r.issued, 1) for r in runs):.1%} "
-            f"| {med(len(r.accepted) for r in runs):,.0f} | {med(r.late for r in runs):,.0f} "
-            f"| {med(r.ok_ms(0.5) for r in runs):.1f} / {med(r.ok_ms(0.99) for r in runs):.1f} "
-            f"| {med(r.health_ms(0.5) for r in runs):.1f} / {health_p99:.1f} "
-            f"/ {med(r.health_ms(1.0) for r in runs):.1f} | | |"
-        )
+    med = statistics.median
+    for group in (runs, bounded):
+        for i, r in enumerate(group, 1):
+            lines.append(
+                f"| {r.mode} | {i} | {r.offered_per_s:,.0f} | {r.peak_in_flight:,} "
+                f"| {r.ok_per_s:,.0f} | {r.shed:,} ({r.shed / max(r.issued, 1):.1%}) "
+                f"| {len(r.accepted):,} | {r.late:,} | {r.ok_ms(0.5):.1f} / {r.ok_ms(0.99):.1f} "
+                f"| {r.health_ms(0.5):.1f} / {r.health_ms(0.99):.1f} / {r.health_ms(1.0):.1f} "
+                f"| {r.server_cores:.2f} / {r.client_cores:.2f} | {_codes(r.health)} "
+                f"| {_codes(r.calls)} |"
+            )
+        if len(group) > 1:
+            lines.append(
+                f"| {group[0].mode} | median | {med(r.offered_per_s for r in group):,.0f} "
+                f"| {med(r.peak_in_flight for r in group):,.0f} "
+                f"| {med(r.ok_per_s for r in group):,.0f} "
+                f"| {med(r.shed / max(r.issued, 1) for r in group):.1%} "
+                f"| {med(len(r.accepted) for r in group):,.0f} "
+                f"| {med(r.late for r in group):,.0f} "
+                f"| {med(r.ok_ms(0.5) for r in group):.1f} / "
+                f"{med(r.ok_ms(0.99) for r in group):.1f} "
+                f"| {med(r.health_ms(0.5) for r in group):.1f} / "
+                f"{med(r.health_ms(0.99) for r in group):.1f} / "
+                f"{med(r.health_ms(1.0) for r in group):.1f} "
+                f"| {med(r.server_cores for r in group):.2f} / "
+                f"{med(r.client_cores for r in group):.2f} | | |"
+            )
     base = next(s for s in samples if s.solves >= args.checkpoints[1])
     last = samples[-1]
     growth = (last.total_kib - base.total_kib) / base.total_kib
@@ -867,7 +958,8 @@ def report(
             )
     lines += [
         "",
-        "| run | server exit after SIGTERM | exit code | worker processes left |",
+        "| run | server exit after SIGTERM | exit code | solver workers still running after "
+        "the clients stopped |",
         "|---|---:|---:|---:|",
     ]
     lines += [
@@ -887,7 +979,12 @@ def report(
         f"({late:,} DEADLINE_EXCEEDED among "
         f"{sum(len(r.accepted) for r in runs):,} accepted; "
         f"{statistics.median(r.shed / max(r.issued, 1) for r in runs):.1%} shed with "
-        "RESOURCE_EXHAUSTED, median).",
+        "RESOURCE_EXHAUSTED, median). Closed loop with "
+        f"{args.bounded_in_flight} in flight, for contrast: health p99 "
+        f"{statistics.median(r.health_ms(0.99) for r in bounded):.1f} ms, "
+        f"{sum(r.late for r in bounded):,} DEADLINE_EXCEEDED among "
+        f"{sum(len(r.accepted) for r in bounded):,} accepted, "
+        f"{statistics.median(r.shed / max(r.issued, 1) for r in bounded):.1%} shed.",
         f"- Memory growth from {base.solves:,} to {last.solves:,} PlanRoute solves < 10 %: "
         f"{_met(growth < 0.10)} ({growth:+.1%}, {base.total_kib / 1024:.1f} -> "
         f"{last.total_kib / 1024:.1f} MiB, server and its processes).",
@@ -909,6 +1006,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--overload", type=float, default=4.0, help="times the sustainable rate")
     parser.add_argument("--overload-seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3, help="overload and SIGTERM runs")
+    parser.add_argument(
+        "--bounded-in-flight", type=int, default=64, help="closed-loop overload, all clients"
+    )
     parser.add_argument("--in-flight", type=int, default=8, help="per client, section 3")
     parser.add_argument("--load-seconds", type=float, default=3.0, help="before SIGTERM")
     parser.add_argument("--after-seconds", type=float, default=4.0, help="after SIGTERM")
@@ -919,9 +1019,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.checkpoints = (1_000, 10_000, 25_000, 50_000, 75_000, 100_000)
     if args.quick:
         levels = (1, 8)
-        args.seconds, args.overload_seconds, args.repeats = 1.0, 2.0, 1
-        args.load_seconds, args.after_seconds = 1.5, 2.0
-        args.checkpoints = (500, 1_000, 2_500, 4_000)
+        args.seconds, args.overload_seconds, args.repeats = 1.0, 1.5, 1
+        args.load_seconds, args.after_seconds = 1.5, 1.5
+        args.checkpoints = (500, 1_000, 2_000, 3_000)
     ctx = multiprocessing.get_context("spawn")
     with (
         tempfile.TemporaryDirectory(prefix="load-bench-") as tmp,
@@ -938,17 +1038,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("2. overload", flush=True)
         server = start_server(workdir, "overload", "--max-concurrent-solves=4", "--threads=16")
         try:
-            runs = [
-                overload(
-                    pool,
-                    server.port,
-                    args.overload * saturation.ok_per_s,
-                    args.clients,
-                    args.overload_seconds,
-                    1.0,
+            runs, bounded = [], []
+            for _ in range(args.repeats):
+                rate = args.overload * saturation.ok_per_s
+                runs.append(
+                    overload(pool, server, args.clients, args.overload_seconds, 1.0, rate=rate)
                 )
-                for _ in range(args.repeats)
-            ]
+                bounded.append(
+                    overload(
+                        pool,
+                        server,
+                        args.clients,
+                        args.overload_seconds,
+                        1.0,
+                        in_flight=args.bounded_in_flight,
+                    )
+                )
         finally:
             server.stop()
         print("3. memory", flush=True)
@@ -964,7 +1069,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             for i in range(args.repeats)
         ]
-    text = report(args, cells, saturation, runs, samples, stops)
+    text = report(args, cells, saturation, runs, bounded, samples, stops)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -112,8 +112,10 @@ class WarehouseServer:
                 ErrorInterceptor(),
             ],
             options=options,
-            # Solve calls over the limit fail fast in a handler thread; this only caps the queue.
-            maximum_concurrent_rpcs=8 * settings.threads,
+            # No call waits for a handler thread: one arriving while every thread is busy is
+            # refused at once with RESOURCE_EXHAUSTED, instead of queueing until its deadline
+            # has passed (the solve limit below the thread count keeps threads for cheap calls).
+            maximum_concurrent_rpcs=settings.threads,
         )
 
     def start(self) -> int:
