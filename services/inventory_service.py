@@ -76,10 +76,25 @@ def _at_most(count: int, limit: int, field: str) -> None:
         raise InvalidInput.single(field, f"at most {limit:,} per call, got {count:,}")
 
 
+#: Largest source sequence number or watermark: the store keeps them as signed 64-bit integers.
+MAX_SEQUENCE = 2**63 - 1
+#: Most units one event may move: far beyond any warehouse, and it keeps stock sums in 64 bits.
+MAX_EVENT_QUANTITY = 10**12
+
+
 def _event(message: pb.StockEvent, where: str) -> StockEvent | FieldViolation:
     kind = _KINDS.get(message.kind)
     if kind is None:
         return FieldViolation(f"{where}.kind", f"must be a stock event kind, got {message.kind}")
+    if message.sequence > MAX_SEQUENCE:
+        return FieldViolation(
+            f"{where}.sequence", f"must be at most {MAX_SEQUENCE}, got {message.sequence}"
+        )
+    if abs(message.quantity) > MAX_EVENT_QUANTITY:
+        return FieldViolation(
+            f"{where}.quantity",
+            f"must be within {MAX_EVENT_QUANTITY:,} units, got {message.quantity:,}",
+        )
     return StockEvent(
         event_id=message.event_id,
         source=message.source,
@@ -179,6 +194,11 @@ class InventoryService(inventory_pb2_grpc.InventoryServiceServicer):
                 version=done.version,
                 rows=done.rows,
             )
+        for source, mark in sorted(header.watermarks.items()):
+            if mark > MAX_SEQUENCE:
+                raise InvalidInput.single(
+                    f"header.watermarks[{source!r}]", f"must be at most {MAX_SEQUENCE}, got {mark}"
+                )
         load = self._store.begin_snapshot(
             header.site_id,
             header.snapshot_id,

@@ -1056,6 +1056,19 @@ def restore_demo(channel: grpc.Channel) -> None:
 
     demo = demo_data()
     timeout = 30.0
+    # A fuzzed PutLayout may have given an FC of the demo network a layout, which would make
+    # its FC-level stock invalid: those go first.
+    delete = channel.unary_unary(
+        "/warehouse.v1.LayoutService/DeleteLayout",
+        layout_pb2.DeleteLayoutRequest.SerializeToString,
+        lambda data: data,
+    )
+    for site in demo.fc_stock:
+        try:
+            delete(layout_pb2.DeleteLayoutRequest(warehouse_id=site), timeout=timeout)
+        except grpc.RpcError as exc:
+            if not isinstance(exc, grpc.Call) or exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
     for spec in demo.layouts.values():
         layout = json_format.ParseDict(spec, layout_pb2.Layout())
         channel.unary_unary(

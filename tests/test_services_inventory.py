@@ -337,3 +337,23 @@ def test_a_bad_stock_file_names_the_file_and_row(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"demo\.stock\.csv \(line 3\).*rows\[1\]\.bin_id"):
         load_stock_files(store, registry, tmp_path)
     assert store.state("demo") is None
+
+
+def test_numbers_beyond_the_store_are_rejected_naming_the_field(
+    stub: inventory_pb2_grpc.InventoryServiceStub,
+) -> None:
+    """A sequence or watermark past signed 64 bits, or an absurd quantity, is named, never an
+    internal error; the other events of the batch still apply."""
+    huge = event(1, RECEIPT, "A", 1)
+    huge.sequence = 2**64 - 1
+    heavy = event(2, RECEIPT, "A", 10**15)
+    fine = event(3, RECEIPT, "A", 2)
+    response = stub.ApplyEvents(pb.ApplyEventsRequest(site_id="demo", events=[huge, heavy, fine]))
+    outcomes = [(r.event_id, r.outcome) for r in response.results]
+    rejected, applied = pb.EVENT_OUTCOME_REJECTED, pb.EVENT_OUTCOME_APPLIED
+    assert outcomes == [("e1", rejected), ("e2", rejected), ("e3", applied)]
+    assert "events[0].sequence" in response.results[0].message
+    assert "events[1].quantity" in response.results[1].message
+    with pytest.raises(grpc.RpcError) as error:
+        stub.ReplaceStock(snapshot("demo", "too-far", [], watermarks={"wms": 2**64 - 1}))
+    assert "header.watermarks['wms']" in _violations(error.value)
