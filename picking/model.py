@@ -242,14 +242,21 @@ def validate(wave: Wave) -> None:
                     )
                 )
     for sku, size in wave.sizes.items():
-        if size.volume_l < 0 or size.weight_kg < 0:
-            problems.append(FieldViolation(f"sku_sizes[{sku!r}]", "volume and weight must be >= 0"))
+        if not (0 <= size.volume_l < math.inf and 0 <= size.weight_kg < math.inf):
+            problems.append(
+                FieldViolation(f"sku_sizes[{sku!r}]", "volume and weight must be finite and >= 0")
+            )
     t = wave.timing
-    if not (t.walk_speed_m_s > 0 and t.pick_time_s >= 0 and t.pickers >= 1):
-        problems.append(
-            FieldViolation("timing", "walk speed must be > 0, pick time >= 0, pickers >= 1")
-        )
-    if not t.lateness_penalty_m_per_s >= 0:
-        problems.append(FieldViolation("timing.lateness_penalty_m_per_s", "must be >= 0"))
+    # Bounds far outside any warehouse, which also keep penalties in millimetres within 64 bits.
+    for name, value, low, high in (
+        ("walk_speed_m_s", t.walk_speed_m_s, 0.01, 100.0),
+        ("pick_time_s", t.pick_time_s, 0.0, 86_400.0),
+        ("pickers", t.pickers, 1, 100_000),
+        ("lateness_penalty_m_per_s", t.lateness_penalty_m_per_s, 0.0, 1_000_000.0),
+    ):
+        if not low <= value <= high:
+            problems.append(
+                FieldViolation(f"timing.{name}", f"must be in [{low:g}, {high:g}], got {value}")
+            )
     if problems:
         raise InvalidInput(problems)

@@ -286,7 +286,10 @@ def test_invalid_waves_name_every_field(hw: DistanceOracle) -> None:
         (Order("", ()), Order("x", (OrderLine("", 0),)), Order("x", (OrderLine("A", 1),))),
         Cart(capacity_units=-1, tote_units=3),
         {},
-        timing=Timing(pickers=0),
+        timing=Timing(
+            pickers=0, walk_speed_m_s=float("nan"), lateness_penalty_m_per_s=float("inf")
+        ),
+        sizes={"A": SkuSize(float("nan"), 1.0)},
     )
     with pytest.raises(InvalidInput) as error:
         plan(hw, wave)
@@ -299,5 +302,8 @@ def test_invalid_waves_name_every_field(hw: DistanceOracle) -> None:
         "orders[2].id",
         "cart.capacity_units",
         "cart.totes",
-        "timing",
+        "timing.pickers",
+        "timing.walk_speed_m_s",
+        "timing.lateness_penalty_m_per_s",
+        "sku_sizes['A']",
     } <= fields
