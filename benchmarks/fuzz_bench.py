@@ -25,7 +25,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from warehouse.v1 import routing_pb2, routing_pb2_grpc
 
 from benchmarks.allocation_bench import cpu_model
+from benchmarks.grpc_bench import free_port
 from tests import fuzzing
 
 RESULTS = Path(__file__).parent / "results" / "fuzz.md"
@@ -80,14 +80,6 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     address: str
     log: Path
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_server(workdir: Path, workers: int) -> ServerProcess:

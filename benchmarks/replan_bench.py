@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from benchmarks.allocation_bench import cpu_model
+from benchmarks.grpc_bench import free_port
 from services.replan import job
 from services.replan.day import Day, load_day
 from services.replan.engines import Connection, Engine, LocalEngine, RemoteEngine
@@ -82,13 +83,6 @@ class Server:
 
     process: subprocess.Popen[bytes]
     port: int
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_server(directory: Path, db: Path) -> Server:
