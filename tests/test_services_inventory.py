@@ -180,7 +180,8 @@ def test_a_cancelled_snapshot_stream_changes_nothing(
     sent, release = threading.Event(), threading.Event()
 
     def stream() -> Iterator[pb.ReplaceStockRequest]:
-        yield from snapshot("demo", "s2", [(BINS[1], "B", 1)] * 50, per_message=10)
+        # No `end` mark: however fast the server reads, the load stays open until the cancel.
+        yield from snapshot("demo", "s2", [(BINS[1], "B", 1)] * 50, per_message=10, end=False)
         sent.set()
         release.wait(10)  # never half-closes before the cancel
 
