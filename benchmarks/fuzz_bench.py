@@ -26,8 +26,6 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -41,7 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from warehouse.v1 import routing_pb2, routing_pb2_grpc
 
 from benchmarks.allocation_bench import cpu_model
-from benchmarks.grpc_bench import free_port
+from benchmarks.servers import spawn
 from tests import fuzzing
 
 RESULTS = Path(__file__).parent / "results" / "fuzz.md"
@@ -71,54 +69,6 @@ class RpcRun:
 
 
 BAD = fuzzing.FAILURES
-
-
-@dataclass
-class ServerProcess:
-    """The server under test: its process, address and log file."""
-
-    process: subprocess.Popen[bytes]
-    address: str
-    log: Path
-
-
-def start_server(workdir: Path, workers: int) -> ServerProcess:
-    """``python -m services.server`` with the demo directory on a free port; waits for SERVING."""
-    port = free_port()
-    log = workdir / "server.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.server",
-            "--listen-address",
-            f"127.0.0.1:{port}",
-            "--metrics-port",
-            "-1",
-            "--db-path",
-            str(workdir / "warehouse.db"),
-            "--layouts-dir",
-            str(ROOT / "deploy" / "demo"),
-            "--workers",
-            str(workers),
-            "--threads",
-            "16",
-            "--max-concurrent-solves",
-            "8",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    with grpc.insecure_channel(address) as channel:
-        while time.monotonic() < deadline and process.poll() is None:
-            if serving(channel):
-                return ServerProcess(process, address, log)
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"server on {address} did not start; see {log}")
 
 
 def serving(channel: grpc.Channel) -> bool:
@@ -306,7 +256,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.rpcs:
         rpcs = tuple(fuzzing.rpc_by_name(name) for name in args.rpcs.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="fuzz-bench-"))
-    server = start_server(workdir, args.workers)
+    server = spawn(
+        workdir,
+        "server",
+        f"--workers={args.workers}",
+        "--threads=16",
+        "--max-concurrent-solves=8",
+    )
     runs: list[RpcRun] = []
     started = time.monotonic()
     try:
@@ -333,11 +289,7 @@ def main(argv: list[str] | None = None) -> None:
             routed = alive and plans_a_route(channel)
             rss_after = rss_mib(server.process.pid)
     finally:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
     errors = server_errors(server.log)
     write(args, runs, alive, healthy, routed, (rss_before, rss_after), errors, seconds)
     print(f"wrote {args.out}")

@@ -38,7 +38,6 @@ import random
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -68,10 +67,10 @@ from warehouse.v1 import (
 )
 
 from benchmarks.allocation_bench import cpu_model
-from benchmarks.grpc_bench import PICKS, cpu_seconds, free_port, pick_lists
+from benchmarks.grpc_bench import PICKS, cpu_seconds, pick_lists
+from benchmarks.servers import DEMO_DIR, ServerProcess, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_DIR = ROOT / "deploy" / "demo"
 RESULTS = Path(__file__).parent / "results" / "load.md"
 
 #: The RPCs of section 1, in table order.
@@ -376,58 +375,6 @@ def split(total: int, parts: int) -> list[int]:
 # -- the server process -----------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """A server process on a loopback port."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def stop(self) -> None:
-        """SIGTERM, then wait for the process to end."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_server(workdir: Path, name: str, *extra: str) -> Server:
-    """Start ``python -m services.server`` on the demo data with a fresh database in
-    ``workdir``, with ``extra`` settings; return once it answers a health check."""
-    port = free_port()
-    log = workdir / f"{name}.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.server",
-            f"--listen-address=127.0.0.1:{port}",
-            "--metrics-port=-1",
-            f"--db-path={workdir / f'{name}.db'}",
-            f"--layouts-dir={DEMO_DIR}",
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    started = time.monotonic()
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                health.Check(health_pb2.HealthCheckRequest(), timeout=5, wait_for_ready=True)
-                return Server(process, port, log)
-            except grpc.RpcError:
-                if process.poll() is not None or time.monotonic() - started > 60:
-                    process.kill()
-                    raise SystemExit(f"server {name} did not start; see {log}") from None
-
-
 def rss_kib(pid: int) -> int:
     """Resident memory of process ``pid`` (``VmRSS``, KiB); 0 once it has ended."""
     try:
@@ -607,7 +554,7 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def overload(
     pool: Pool,
-    server: Server,
+    server: ServerProcess,
     clients: int,
     seconds: float,
     deadline_s: float,
@@ -679,7 +626,7 @@ class Sample:
         return self.server_kib + sum(self.children_kib)
 
 
-def sample(server: Server, solves: int, elapsed_s: float, failed: int) -> Sample:
+def sample(server: ServerProcess, solves: int, elapsed_s: float, failed: int) -> Sample:
     """The server's and its processes' resident memory now."""
     children = descendants(server.process.pid)
     return Sample(
@@ -688,7 +635,7 @@ def sample(server: Server, solves: int, elapsed_s: float, failed: int) -> Sample
 
 
 def memory(
-    pool: Pool, server: Server, checkpoints: Sequence[int], clients: int, in_flight: int
+    pool: Pool, server: ServerProcess, checkpoints: Sequence[int], clients: int, in_flight: int
 ) -> list[Sample]:
     """PlanRoute solves in stages ending at each checkpoint; memory read after each stage."""
     samples = [sample(server, 0, 0.0, 0)]
@@ -759,7 +706,7 @@ def shutdown(
     """Start a server, load it with PlanRoute (8 in flight) and PlanWave (4 in flight, 1 s
     solves), SIGTERM it after ``load_s``; clients go on for ``after_s`` more, backing off 20 ms
     after each failure."""
-    server = start_server(workdir, name)
+    server = spawn(workdir, name)
     workers = solver_workers(server.process.pid)
     kinds = ("PlanRoute", "PlanWave")
     start_at = time.monotonic() + 1.0
@@ -1029,14 +976,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ):
         workdir = Path(tmp)
         print("1. throughput per RPC", flush=True)
-        server = start_server(workdir, "throughput")
+        server = spawn(workdir, "throughput")
         try:
             cells = throughput(pool, server.port, levels, args.clients, args.seconds)
         finally:
             server.stop()
         saturation = max((c for c in cells if c.kind == "PlanRoute"), key=lambda c: c.ok_per_s)
         print("2. overload", flush=True)
-        server = start_server(workdir, "overload", "--max-concurrent-solves=4", "--threads=16")
+        server = spawn(workdir, "overload", "--max-concurrent-solves=4", "--threads=16")
         try:
             runs, bounded = [], []
             for _ in range(args.repeats):
@@ -1057,7 +1004,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             server.stop()
         print("3. memory", flush=True)
-        server = start_server(workdir, "memory")
+        server = spawn(workdir, "memory")
         try:
             samples = memory(pool, server, args.checkpoints, args.clients, args.in_flight)
         finally:

@@ -25,13 +25,9 @@ import argparse
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -39,7 +35,7 @@ from typing import Any
 import yaml
 
 from benchmarks.allocation_bench import cpu_model
-from benchmarks.grpc_bench import free_port
+from benchmarks.servers import spawn
 from services.replan import job
 from services.replan.day import Day, load_day
 from services.replan.engines import Connection, Engine, LocalEngine, RemoteEngine
@@ -77,55 +73,22 @@ def run(day: Day, engine: Engine, out: Path) -> tuple[job.Outcome, float]:
     return outcome, time.monotonic() - started
 
 
-@dataclass
-class Server:
-    """A server process on a loopback port."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-
-def start_server(directory: Path, db: Path) -> Server:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.server",
-            "--listen-address",
-            f"127.0.0.1:{port}",
-            "--metrics-port",
-            "-1",
-            "--db-path",
-            str(db),
-            "--layouts-dir",
-            "",
-            "--workers",
-            "0",
-            "--threads",
-            "16",
-            "--max-concurrent-solves",
-            "8",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=(directory / f"server-{port}.log").open("wb"),
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return Server(process, port)
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"server on port {port} did not start")
-
-
 def remote_scaling(
     directory: Path, day: Day, repeats: int, concurrency: int
 ) -> tuple[list[float], list[float], int]:
     """Waves per second through one server process and through two, ``repeats`` times each."""
-    servers = [start_server(directory, directory / "shared.db") for _ in range(2)]
+    servers = [
+        spawn(
+            directory,
+            f"server-{k}",
+            "--workers=0",
+            "--threads=16",
+            "--max-concurrent-solves=8",
+            db=directory / "shared.db",
+            layouts_dir=None,
+        )
+        for k in range(2)
+    ]
     one: list[float] = []
     two: list[float] = []
     waves = 0
@@ -140,8 +103,7 @@ def remote_scaling(
                 rates.append(waves / outcome.stage_s["picking"])
     finally:
         for s in servers:
-            s.process.terminate()
-            s.process.wait(timeout=30)
+            s.stop()
     return one, two, waves
 
 
@@ -193,7 +155,7 @@ def iteration_study(
         json.loads(line) for line in (out / "plans" / "allocation.jsonl").read_text().splitlines()
     ]
     chosen = random.Random(0).sample(tasks.wave_tasks(day, allocated), waves)
-    engines._init_worker({w: m.SerializeToString() for w, m in day.layouts.items()})
+    engines.init_worker({w: m.SerializeToString() for w, m in day.layouts.items()})
     rows = []
     for budget in budgets:
         metres, started = 0.0, time.monotonic()

@@ -72,7 +72,10 @@ _layouts: dict[str, bytes] = {}
 _oracles: dict[str, DistanceOracle] = {}
 
 
-def _init_worker(layouts: Mapping[str, bytes]) -> None:
+def init_worker(layouts: Mapping[str, bytes]) -> None:
+    """Give this process the serialised layouts :func:`execute` plans waves on (each compiled
+    on first use): the local engine's worker initializer, and what a caller solving in its own
+    process (a benchmark) runs first."""
     _layouts.clear()
     _layouts.update(layouts)
     _oracles.clear()
@@ -168,7 +171,7 @@ class LocalEngine:
         self._pool = cf.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
+            initializer=init_worker,
             initargs=({w: m.SerializeToString() for w, m in layouts.items()},),
         )
 
