@@ -28,7 +28,7 @@ import grpc
 
 from services.config import Settings
 from services.config import _env_name as env_name
-from services.interceptors import ServerInterceptor
+from services.interceptors import Handler, HandlerCache, ServerInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +257,7 @@ class AuthInterceptor(ServerInterceptor):
 
     def __init__(self, policy: AuthPolicy) -> None:
         self._policy = policy
+        self._handlers = HandlerCache(self._wrap)
 
     def authenticate(self, context: grpc.ServicerContext, method: str) -> Caller:
         """Who is calling, from the bearer token and the client certificate; aborts if nobody."""
@@ -318,9 +319,10 @@ class AuthInterceptor(ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.lstrip("/").rpartition("/")[0] in OPEN_SERVICES:
+        return self._handlers.get(handler_call_details.method, continuation(handler_call_details))
+
+    def _wrap(self, method: str, handler: Handler) -> Handler:
+        if method.lstrip("/").rpartition("/")[0] in OPEN_SERVICES:
             return handler
         requirement = METHOD_ROLES.get(method)
         if isinstance(requirement, WriteIf) and handler.request_streaming:

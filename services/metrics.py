@@ -25,7 +25,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_a
 from allocation.result import Allocation
 from picking.wave import WavePlan
 from routing.route import RouteResult
-from services.interceptors import ServerInterceptor, status_code, wrap_handler
+from services.interceptors import (
+    Handler,
+    HandlerCache,
+    ServerInterceptor,
+    status_code,
+    wrap_handler,
+)
 
 #: Latency buckets from 1 ms to 5 min: exact solves take milliseconds, batches minutes.
 LATENCY_BUCKETS = (
@@ -368,23 +374,20 @@ class MetricsInterceptor(ServerInterceptor):
 
     def __init__(self, metrics: ServerMetrics) -> None:
         self._m = metrics
+        self._handlers = HandlerCache(self._wrap)
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        full: str = handler_call_details.method
+    def _wrap(self, full: str, handler: Handler) -> Handler:
+        """``handler`` recording its calls; the metric children are looked up once per method."""
         service, _, method = full.lstrip("/").rpartition("/")
         labels = (_grpc_type(handler), service, method)
         m = self._m
+        started_total = m.started.labels(*labels)
+        handling = m.handling.labels(*labels)
+        handled: dict[str, Counter] = {}
 
         @contextmanager
         def observe(context: grpc.ServicerContext) -> Iterator[None]:
-            m.started.labels(*labels).inc()
+            started_total.inc()
             started = time.perf_counter()
             error: BaseException | None = None
             try:
@@ -393,12 +396,25 @@ class MetricsInterceptor(ServerInterceptor):
                 error = exc
                 raise
             finally:
-                m.handling.labels(*labels).observe(time.perf_counter() - started)
-                m.handled.labels(*labels, _code(context, error)).inc()
+                handling.observe(time.perf_counter() - started)
+                code = _code(context, error)
+                counter = handled.get(code)
+                if counter is None:  # status codes are a fixed set of 17
+                    counter = handled[code] = m.handled.labels(*labels, code)
+                counter.inc()
 
-        return wrap_handler(
+        wrapped = wrap_handler(
             handler,
             observe,
             on_request=m.received.labels(*labels).inc,
             on_response=m.sent.labels(*labels).inc,
         )
+        assert wrapped is not None
+        return wrapped
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        return self._handlers.get(handler_call_details.method, continuation(handler_call_details))
