@@ -35,10 +35,10 @@ from collections import defaultdict
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from routing.errors import FieldViolation, InvalidInput, NotFound
-from services.db import Database, Tx, open_database
+from services.db import Cursor, Database, Tx, open_database
 from services.schema import MIGRATIONS
 
 #: Longest event id, source, SKU, bin or reservation id accepted.
@@ -112,19 +112,16 @@ class StockEvent:
     @functools.cached_property
     def fingerprint(self) -> str:
         """A digest of everything but the id, to tell a repeat from a reused id."""
-        text = "\x1f".join(
-            (
-                self.source,
-                str(self.sequence),
-                self.kind,
-                self.sku,
-                str(self.quantity),
-                self.bin,
-                self.to_bin,
-                self.reservation_id,
-            )
-        )
-        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+        return _fingerprint(self)
+
+
+def _fingerprint(e: StockEvent) -> str:
+    """:attr:`StockEvent.fingerprint`, without the property's lock (a batch takes 1,000)."""
+    text = "\x1f".join(
+        (e.source, str(e.sequence), e.kind, e.sku, str(e.quantity), e.bin, e.to_bin,
+         e.reservation_id)
+    )  # fmt: skip
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -317,30 +314,63 @@ def _rejected(event: StockEvent, reason: Reason, message: str) -> EventResult:
     return EventResult(event.event_id, Outcome.REJECTED, reason, message)
 
 
+#: Keys per statement of a lookup by many keys (SQLite allows 32,766 parameters).
+LOOKUP_SLICE = 5000
+
+
+def _select_in(
+    tx: Tx, sql: str, params: Sequence[object], column: str, values: Iterable[str]
+) -> list[Cursor]:
+    """Send ``sql`` (a SELECT with ``{cond}``) for the rows whose ``column`` is in ``values``.
+
+    Returns the cursors without fetching them, so that inside :meth:`Tx.pipeline` several
+    lookups share one round trip to PostgreSQL; :func:`_rows` fetches them.
+    """
+    wanted = sorted(set(values))
+    cursors = []
+    for start in range(0, len(wanted), LOOKUP_SLICE):
+        cond, extra = tx.in_list(column, wanted[start : start + LOOKUP_SLICE])
+        cursors.append(tx.execute(sql.format(cond=cond), (*params, *extra)))
+    return cursors
+
+
+def _rows(cursors: Iterable[Cursor]) -> list[Any]:
+    """The rows of every cursor :func:`_select_in` sent."""
+    return [row for cursor in cursors for row in cursor.fetchall()]
+
+
 class _Stock:
     """On-hand units of the SKUs a batch touches, changed in memory and written back at once."""
 
-    def __init__(self, tx: Tx, site: str, generation: int, skus: Iterable[str]) -> None:
+    #: The lookup of :meth:`send`.
+    QUERY = "SELECT sku, bin, on_hand FROM stock WHERE site = ? AND generation = ? AND {cond}"
+
+    def __init__(self, tx: Tx, site: str, generation: int, rows: Iterable[Any]) -> None:
+        """The stock of ``rows`` (``sku, bin, on_hand``, as :meth:`send` finds them)."""
         self.tx, self.site, self.generation = tx, site, generation
-        self.units: dict[tuple[str, str], int] = {}
+        self.units: dict[tuple[str, str], int] = {(r[0], r[1]): int(r[2]) for r in rows}
         self.changed: set[tuple[str, str]] = set()
-        wanted = sorted(set(skus))
-        for start in range(0, len(wanted), 5000):
-            cond, params = tx.in_list("sku", wanted[start : start + 5000])
-            for sku, bin_, on_hand in tx.execute(
-                f"SELECT sku, bin, on_hand FROM stock WHERE site = ? AND generation = ? AND {cond}",
-                (site, generation, *params),
-            ).fetchall():
-                self.units[(sku, bin_)] = int(on_hand)
+
+    @classmethod
+    def send(cls, tx: Tx, site: str, generation: int, skus: Iterable[str]) -> list[Cursor]:
+        """Look up every bin of ``skus`` (see :func:`_select_in`)."""
+        return _select_in(tx, cls.QUERY, (site, generation), "sku", skus)
 
     def apply(self, event: StockEvent, bins: Container[str] | None, where: str) -> EventResult:
         """Apply one well-formed event, or say why it cannot be."""
-        for name, bin_ in (("bin_id", event.bin), ("to_bin_id", event.to_bin)):
-            if bins is not None and bin_ and bin_ not in bins:
-                return _rejected(event, Reason.UNKNOWN_BIN, f"{where}.{name}: unknown bin {bin_!r}")
+        if bins is not None:
+            if event.bin and event.bin not in bins:
+                return _rejected(
+                    event, Reason.UNKNOWN_BIN, f"{where}.bin_id: unknown bin {event.bin!r}"
+                )
+            if event.to_bin and event.to_bin not in bins:
+                return _rejected(
+                    event, Reason.UNKNOWN_BIN, f"{where}.to_bin_id: unknown bin {event.to_bin!r}"
+                )
         source = (event.sku, event.bin)
+        kind = event.kind
         delta = (
-            -event.quantity if event.kind in (EventKind.PICK, EventKind.MOVE) else event.quantity
+            -event.quantity if kind is EventKind.PICK or kind is EventKind.MOVE else event.quantity
         )
         have = self.units.get(source, 0)
         if have + delta < 0:
@@ -351,15 +381,13 @@ class _Stock:
                 f"{where}: {place} holds {have} of SKU {event.sku!r}, "
                 f"the {event.kind} takes {-delta}",
             )
-        self._set(source, have + delta)
-        if event.kind is EventKind.MOVE:
+        self.units[source] = have + delta
+        self.changed.add(source)
+        if kind is EventKind.MOVE:
             target = (event.sku, event.to_bin)
-            self._set(target, self.units.get(target, 0) + event.quantity)
+            self.units[target] = self.units.get(target, 0) + event.quantity
+            self.changed.add(target)
         return EventResult(event.event_id, Outcome.APPLIED)
-
-    def _set(self, key: tuple[str, str], units: int) -> None:
-        self.units[key] = units
-        self.changed.add(key)
 
     def write(self) -> None:
         """Write the changed rows back (a row at zero is deleted).
@@ -488,36 +516,59 @@ class InventoryStore:
         rejected. A bin-level site is created by its first event, a fulfillment center only by
         a snapshot. Messages name an event by ``names[i]`` (default ``events[i]``).
         """
-        if names is None:
-            names = [f"events[{i}]" for i in range(len(events))]
         now = time.time() if now is None else now
+
+        def name(i: int) -> str:  # only messages need one
+            return f"events[{i}]" if names is None else names[i]
+
+        results: list[EventResult | None] = [None] * len(events)
+        candidates: list[int] = []
+        for i, event in enumerate(events):
+            problems = event_problems(event, level, name(i))
+            if problems:
+                message = "; ".join(f"{p.field}: {p.description}" for p in problems)
+                results[i] = _rejected(event, Reason.INVALID, message)
+            else:
+                candidates.append(i)
         with self.db.write() as tx:
-            current = self._lock_site(tx, site, level, create=level is Level.BIN, now=now)
-            results: list[EventResult | None] = [None] * len(events)
-            candidates: list[int] = []
-            for i, event in enumerate(events):
-                problems = event_problems(event, level, names[i])
-                if problems:
-                    message = "; ".join(f"{p.field}: {p.description}" for p in problems)
-                    results[i] = _rejected(event, Reason.INVALID, message)
-                else:
-                    candidates.append(i)
-            seen = self._known_events(tx, site, [events[i].event_id for i in candidates])
-            marks = self._watermarks(tx, site, {events[i].source for i in candidates})
-            stock = _Stock(tx, site, current.generation, (events[i].sku for i in candidates))
+            with tx.pipeline():  # BEGIN and the lock in one round trip
+                current = self._lock_site(tx, site, level, create=level is Level.BIN, now=now)
+            with tx.pipeline():  # the three lookups in one round trip
+                known = _select_in(
+                    tx,
+                    "SELECT event_id, fingerprint FROM stock_events WHERE site = ? AND {cond}",
+                    (site,),
+                    "event_id",
+                    (events[i].event_id for i in candidates),
+                )
+                sources = _select_in(
+                    tx,
+                    "SELECT source, watermark FROM stock_sources WHERE site = ? AND {cond}",
+                    (site,),
+                    "source",
+                    (events[i].source for i in candidates),
+                )
+                held = _Stock.send(
+                    tx, site, current.generation, (events[i].sku for i in candidates)
+                )
+                seen: dict[str, str] = dict(_rows(known))
+                marks = {source: int(mark) for source, mark in _rows(sources)}
+                stock = _Stock(tx, site, current.generation, _rows(held))
             applied: list[StockEvent] = []
+            fingerprints: list[str] = []
             for i in candidates:
-                event, where = events[i], names[i]
-                known = seen.get(event.event_id)
-                if known is not None:
-                    if known == event.fingerprint:
+                event = events[i]
+                fingerprint = _fingerprint(event)
+                known_as = seen.get(event.event_id)
+                if known_as is not None:
+                    if known_as == fingerprint:
                         results[i] = EventResult(event.event_id, Outcome.DUPLICATE, Reason.REPEATED)
                     else:
                         results[i] = _rejected(
                             event,
                             Reason.ID_REUSED,
-                            f"{where}.event_id: {event.event_id!r} was applied before with "
-                            "other content",
+                            f"{name(i)}.event_id: "
+                            f"{event.event_id!r} was applied before with other content",
                         )
                     continue
                 if event.sequence <= marks.get(event.source, 0):
@@ -529,94 +580,56 @@ class InventoryStore:
                         f"snapshot {current.snapshot_id!r}",
                     )
                     continue
-                result = stock.apply(event, bins, where)
+                result = stock.apply(event, bins, name(i))
                 results[i] = result
                 if result.outcome is Outcome.APPLIED:
-                    seen[event.event_id] = event.fingerprint
+                    seen[event.event_id] = fingerprint
                     applied.append(event)
+                    fingerprints.append(fingerprint)
             version = current.version
             if applied:
+                version = current.version + 1
+                self._log(tx, site, applied, fingerprints, version, now)
                 with tx.pipeline():
                     stock.write()
-                    version = self._bump(tx, site, current, now)
-                    self._log(tx, site, applied, version, now)
+                    self._bump(tx, site, current, now)
+                    self._advance_sources(tx, site, applied)
                     self._confirm_reservations(tx, site, applied, now)
         final = [r for r in results if r is not None]
         return ApplyResult(site, version, final)
 
     @staticmethod
-    def _known_events(tx: Tx, site: str, ids: Sequence[str]) -> dict[str, str]:
-        known: dict[str, str] = {}
-        unique = sorted(set(ids))
-        for start in range(0, len(unique), 5000):
-            cond, params = tx.in_list("event_id", unique[start : start + 5000])
-            for event_id, fingerprint in tx.execute(
-                f"SELECT event_id, fingerprint FROM stock_events WHERE site = ? AND {cond}",
-                (site, *params),
-            ).fetchall():
-                known[event_id] = fingerprint
-        return known
+    def _log(
+        tx: Tx,
+        site: str,
+        events: Sequence[StockEvent],
+        fingerprints: Sequence[str],
+        version: int,
+        now: float,
+    ) -> None:
+        """Record applied events (with their fingerprints), so a repeat is a duplicate.
+
+        COPY on PostgreSQL (its rows are formatted in C: an INSERT over arrays spent most of
+        its time building them in Python), so outside :meth:`Tx.pipeline`.
+        """
+        tx.copy_rows(
+            "stock_events",
+            ("site", "event_id", "source", "sequence", "kind", "sku", "bin", "to_bin", "quantity",
+             "reservation_id", "fingerprint", "version", "recorded_at"),
+            [
+                (site, e.event_id, e.source, e.sequence, e.kind.value, e.sku, e.bin, e.to_bin,
+                 e.quantity, e.reservation_id, fingerprint, version, now)
+                for e, fingerprint in zip(events, fingerprints, strict=True)
+            ],
+        )  # fmt: skip
 
     @staticmethod
-    def _watermarks(tx: Tx, site: str, sources: set[str]) -> dict[str, int]:
-        if not sources:
-            return {}
-        cond, params = tx.in_list("source", sorted(sources))
-        rows = tx.execute(
-            f"SELECT source, watermark FROM stock_sources WHERE site = ? AND {cond}",
-            (site, *params),
-        ).fetchall()
-        return {source: int(mark) for source, mark in rows}
-
-    @staticmethod
-    def _log(tx: Tx, site: str, events: Sequence[StockEvent], version: int, now: float) -> None:
-        columns = (
-            "event_id",
-            "source",
-            "sequence",
-            "kind",
-            "sku",
-            "bin",
-            "to_bin",
-            "quantity",
-            "reservation_id",
-            "fingerprint",
-        )
-        rows = [
-            (
-                e.event_id,
-                e.source,
-                e.sequence,
-                e.kind.value,
-                e.sku,
-                e.bin,
-                e.to_bin,
-                e.quantity,
-                e.reservation_id,
-                e.fingerprint,
-            )
-            for e in events
-        ]
-        names = ", ".join(columns)
-        if tx.dialect == "postgresql":
-            # One statement over arrays (COPY cannot run in a pipeline).
-            types = ("text", "text", "bigint", "text", "text", "text", "text", "bigint", "text",
-                     "text")  # fmt: skip
-            arrays = ", ".join(f"?::{t}[]" for t in types)
-            tx.execute(
-                f"INSERT INTO stock_events (site, {names}, version, recorded_at) "
-                f"SELECT ?, u.*, ?, ? FROM unnest({arrays}) AS u({names})",
-                (site, version, now, *(list(col) for col in zip(*rows, strict=True))),
-            )
-        else:
-            tx.executemany(
-                f"INSERT INTO stock_events (site, {names}, version, recorded_at) "
-                f"VALUES (?, {', '.join('?' * len(columns))}, ?, ?)",
-                [(site, *row, version, now) for row in rows],
-            )
+    def _advance_sources(tx: Tx, site: str, events: Sequence[StockEvent]) -> None:
+        """Raise each source's highest applied sequence."""
         top: dict[str, int] = defaultdict(int)
         for e in events:
-            top[e.source] = max(top[e.source], e.sequence)
+            if e.sequence > top[e.source]:
+                top[e.source] = e.sequence
         tx.executemany(
             "INSERT INTO stock_sources (site, source, max_sequence, watermark) VALUES (?, ?, ?, 0) "
             "ON CONFLICT (site, source) DO UPDATE SET max_sequence = "
@@ -780,7 +793,12 @@ class InventoryStore:
         ]
         if not events:
             return []
-        stock = _Stock(tx, site, load.generation, (e.sku for e in events))
+        stock = _Stock(
+            tx,
+            site,
+            load.generation,
+            _rows(_Stock.send(tx, site, load.generation, (e.sku for e in events))),
+        )
         conflicts = []
         for e in events:
             result = stock.apply(e, None, f"event {e.event_id!r}")
@@ -985,24 +1003,16 @@ class InventoryStore:
         ``exclude_reservation`` count as available (for replanning the wave that holds them).
         """
         now = time.time() if now is None else now
-        with self.db.read() as tx:
-            row = tx.execute(
-                f"SELECT level, generation, version, {_ANY_HELD} FROM stock_sites WHERE site = ?",
-                (site, now, exclude_reservation, site),
-            ).fetchone()
-            if row is None:
-                return None
+        # One round trip to PostgreSQL for the transaction's start, the site and its lines.
+        with self.db.read() as tx, tx.pipeline():
+            head = tx.execute("SELECT level, version FROM stock_sites WHERE site = ?", (site,))
             lines = self._lines(
-                tx,
-                site,
-                int(row[1]),
-                now,
-                skus=skus,
-                bins=bins,
-                exclude_reservation=exclude_reservation,
-                any_held=bool(row[3]),
+                tx, site, None, now, skus=skus, bins=bins, exclude_reservation=exclude_reservation
             )
-        return SiteStock(site, Level(row[0]), int(row[2]), lines)
+            row = head.fetchone()
+        if row is None:
+            return None
+        return SiteStock(site, Level(row[0]), int(row[1]), lines)
 
     def stock_at_fcs(
         self, skus: Sequence[str], *, sites: Sequence[str] = (), now: float | None = None
@@ -1027,20 +1037,27 @@ class InventoryStore:
     def _lines(
         tx: Tx,
         site: str,
-        generation: int,
+        generation: int | None,
         now: float,
         *,
         skus: Sequence[str] = (),
         bins: Sequence[str] = (),
         exclude_reservation: str = "",
-        any_held: bool | None = None,
     ) -> list[StockLine]:
         """Lines matching ``skus``/``bins`` with what active reservations hold of them.
 
-        ``any_held`` says whether any reservation is active (None: find out here); when none
-        is, the reservation query is skipped, and the keys are not sent a second time.
+        ``generation`` None reads the site's current one, found by the same statement (so that
+        inside :meth:`Tx.pipeline` the lines need not wait for the site's row). The reservation
+        query only runs when a reservation is active, so the keys are rarely sent twice.
         """
-        conds, params = ["site = ?", "generation = ?"], [site, generation]
+        conds: list[str] = ["site = ?"]
+        params: list[object] = [site]
+        if generation is None:
+            conds.append("generation = (SELECT generation FROM stock_sites WHERE site = ?)")
+            params.append(site)
+        else:
+            conds.append("generation = ?")
+            params.append(generation)
         reserved_conds = ["l.site = ?", "r.expires_at > ?", "l.reservation_id <> ?"]
         reserved_params: list[object] = [site, now, exclude_reservation]
         for column, values in (("sku", skus), ("bin", bins)):
@@ -1051,16 +1068,12 @@ class InventoryStore:
                 cond, extra = tx.in_list(f"l.{column}", sorted(set(values)))
                 reserved_conds.append(cond)
                 reserved_params += extra
-        rows = tx.execute(
+        found = tx.execute(
             f"SELECT sku, bin, on_hand FROM stock WHERE {' AND '.join(conds)} ORDER BY sku, bin",
             params,
-        ).fetchall()
+        )
         held: dict[tuple[str, str], int] = {}
-        if any_held is None:
-            any_held = bool(
-                tx.execute(f"SELECT {_ANY_HELD}", (site, now, exclude_reservation)).fetchone()[0]
-            )
-        if any_held:
+        if tx.execute(f"SELECT {_ANY_HELD}", (site, now, exclude_reservation)).fetchone()[0]:
             held = {
                 (sku, bin_): int(total)
                 for sku, bin_, total in tx.execute(
@@ -1071,6 +1084,7 @@ class InventoryStore:
                     reserved_params,
                 ).fetchall()
             }
+        rows = found.fetchall()
         if not held:  # the common case, built in C: a read returns thousands of lines
             return list(itertools.starmap(StockLine, rows))
         return [StockLine(sku, b, q, held.get((sku, b), 0)) for sku, b, q in rows]

@@ -374,3 +374,75 @@ def test_a_replaced_reservation_swaps_its_lines_in_one_step(store: InventoryStor
     assert held is not None and [(x.reserved, x.available) for x in held.lines] == [(9, 1)]
     mine = store.stock("W", skus=["A"], exclude_reservation="wave", now=13)
     assert mine is not None and [x.available for x in mine.lines] == [10]
+
+
+def test_a_mixed_batch_is_decided_event_by_event_whatever_the_lookup_slices(
+    store: InventoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeats (of an earlier batch, of the same batch), a snapshot's events, rejections, a move,
+    a pick confirming a reservation and a row going to zero, in one batch whose lookups are sent
+    in several slices; sent again, everything it applied is a duplicate."""
+    monkeypatch.setattr(inventory, "LOOKUP_SLICE", 2)
+    load = store.begin_snapshot("W", "s", level=Level.BIN, bins=BINS, watermarks={"old": 5})
+    load.add([("B0", "A", 10), ("B1", "B", 3)])
+    load.commit()
+    assert apply(store, [ev(1, R, "C", 4, "B2")]) == [Outcome.APPLIED]
+    held = store.reserve("W", "r1", [ReservationLine("A", "B0", 4)], level=Level.BIN, ttl_s=60)
+    assert held.reserved
+    batch = [
+        ev(1, R, "C", 4, "B2"),  # applied by the batch before
+        StockEvent("o1", "old", 5, R, "A", 1, "B0"),  # the snapshot includes it
+        ev(2, M, "A", 6, "B0", "B3"),
+        ev(3, P, "B", 4, "B1"),  # B1 holds 3
+        ev(4, R, "D", 2, "NOPE"),
+        StockEvent("e5", "wms", 5, P, "A", 3, "B0", reservation_id="r1"),
+        ev(2, M, "A", 6, "B0", "B3"),  # a repeat within the batch
+        StockEvent("e2", "wms", 2, P, "A", 1, "B3"),  # the id of the move, other content
+        ev(6, A, "B", -3, "B1"),  # to zero: the row goes
+        ev(7, R, "E", 1, "B4"),
+    ]
+    result = store.apply_events("W", batch, level=Level.BIN, bins=BINS)
+    applied, duplicate, rejected = Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REJECTED
+    assert [(r.outcome, r.reason) for r in result.results] == [
+        (duplicate, Reason.REPEATED),
+        (duplicate, Reason.IN_SNAPSHOT),
+        (applied, Reason.NONE),
+        (rejected, Reason.INSUFFICIENT_STOCK),
+        (rejected, Reason.UNKNOWN_BIN),
+        (applied, Reason.NONE),
+        (duplicate, Reason.REPEATED),
+        (rejected, Reason.ID_REUSED),
+        (applied, Reason.NONE),
+        (applied, Reason.NONE),
+    ]
+    assert [r.event_id for r in result.results] == [e.event_id for e in batch]
+    assert "events[7].event_id" in result.results[7].message
+    assert result.version == held.version + 1
+    skus = ["A", "B", "C", "D", "E"]
+    assert stock_of(store, "W", skus) == {
+        ("A", "B0"): 1,
+        ("A", "B3"): 6,
+        ("C", "B2"): 4,
+        ("E", "B4"): 1,
+    }
+    found = store.stock("W", skus=["A"], bins=["B0"])
+    assert found is not None and [(x.on_hand, x.reserved) for x in found.lines] == [(1, 1)]
+    state = store.state("W")
+    assert state is not None
+    assert [(s.source, s.max_sequence) for s in state.sources] == [("old", 5), ("wms", 7)]
+    again = store.apply_events("W", batch, level=Level.BIN, bins=BINS)
+    assert [r.outcome for r in again.results] == [duplicate] * 3 + [rejected] * 2 + [
+        duplicate,
+        duplicate,
+        rejected,
+        duplicate,
+        duplicate,
+    ]
+    assert again.version == result.version
+    assert stock_of(store, "W", skus) == {
+        ("A", "B0"): 1,
+        ("A", "B3"): 6,
+        ("C", "B2"): 4,
+        ("E", "B4"): 1,
+    }
+    assert store.stock("nowhere", skus=["A"]) is None
