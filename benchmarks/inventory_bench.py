@@ -19,7 +19,8 @@ of a throwaway cluster (:class:`tests.postgres.PostgresServer`, or the server th
    (nothing rejected, exactly the repeats duplicate) and so is the site's final stock.
 2. **Snapshots.** 100,000 and 1,000,000 rows (200,000 SKUs over 50,000 bins) are loaded into a
    new site, and 1,000,000 again over the loaded site (replacing it, which includes deleting
-   the old rows): ``begin_snapshot``, ``add`` from a generator, ``commit``. Each load runs in
+   the old rows): ``begin_snapshot``, ``add`` from a generator, ``commit`` (on PostgreSQL
+   ``add`` only stages the rows, and ``commit`` inserts them sorted by SKU). Each load runs in
    a fresh process that reports its wall time and the peak growth of its anonymous and of its
    file-backed RSS (sampled from /proc every 5 ms); the same load runs again in another
    process, on a second database, under tracemalloc for the Python heap it needs. Growth that
@@ -765,9 +766,10 @@ def render(backends: list[Backend], sizes: Sizes, quick: bool, code: str) -> str
         "",
         f"Rows over {sizes.read_skus:,} SKUs and {sizes.read_bins:,} bins, in bin order, from a "
         "generator: `begin_snapshot`, `add`, `commit` (which, when replacing, includes deleting "
-        "the old rows), each load in a fresh process. Memory: the peak growth during the load "
-        "of the process's anonymous RSS (what it allocated: Python objects, SQLite's page cache, "
-        "client buffers) and of its file-backed RSS (the database file's pages SQLite "
+        "the old rows; on PostgreSQL `add` stages the rows and `commit` inserts them into the "
+        "stock sorted by SKU), each load in a fresh process. Memory: the peak growth during the "
+        "load of the process's anonymous RSS (what it allocated: Python objects, SQLite's page "
+        "cache, client buffers) and of its file-backed RSS (the database file's pages SQLite "
         "memory-maps, shared with the OS page cache and reclaimable), sampled every 5 ms; and "
         "the peak Python heap (tracemalloc) of the same load in another process on a second "
         "database (tracemalloc slows it down, so that run is not the timed one).",

@@ -22,6 +22,13 @@ Inventory tables
     snapshot (events at or below it are part of that snapshot).
 ``stock_snapshots`` / ``stock_uploads``
     Committed snapshot ids (a resent snapshot is a duplicate) and snapshots being loaded.
+``stock_staged``
+    On PostgreSQL, the rows of snapshots being loaded, as they arrive (per generation, in no
+    order and not yet summed). The commit inserts them into ``stock`` sorted by SKU and bin, so
+    that a SKU's rows share heap pages: a snapshot arrives in bin order, and rows stored in that
+    order scattered each SKU over as many pages as it has bins (a 1,000-SKU read fetched about
+    5,000 pages instead of about 1,000). Empty on SQLite, whose ``stock`` is stored in its key's
+    B-tree and so is always in SKU order.
 ``reservations`` / ``reservation_lines``
     Units held for a plan until released, confirmed by picks or expired.
 """
@@ -132,5 +139,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         )
         """,
         "CREATE INDEX reservation_lines_by_sku ON reservation_lines (site, sku, bin)",
+    ),
+    (
+        """
+        CREATE TABLE stock_staged (
+            generation {int} NOT NULL,
+            sku TEXT NOT NULL,
+            bin TEXT NOT NULL,
+            on_hand {int} NOT NULL
+        )
+        """,
     ),
 )

@@ -1,7 +1,7 @@
 """Nothing lost, nothing twice: concurrent writers and writers killed mid-batch, on both backends.
 
-Writers are separate processes, each with its own connection to the store, as WMS feeds or
-server replicas would be.
+Event writers are separate processes, each with its own connection to the store, as WMS feeds
+or server replicas would be; snapshot loads run in threads of one store (its connection pool).
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ import multiprocessing
 import os
 import random
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from multiprocessing.sharedctypes import Synchronized
 
+import pytest
+
+from services import inventory
 from services.inventory import EventKind, InventoryStore, Level, Outcome, StockEvent
 from tests.test_inventory import BINS, Model, stock_of
 
@@ -157,3 +161,52 @@ def test_a_writer_killed_mid_batch_leaves_whole_batches(database: str) -> None:
     for e in events:
         model.apply(e)
     assert stock_of(store, "W", SKUS) == model.stock()
+
+
+def test_snapshots_loaded_at_once_each_get_their_own_rows(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loads of several sites staged, committed and aborted at the same time.
+
+    Each site ends with exactly its last snapshot's rows and nothing stays staged: on PostgreSQL
+    the loads share one staging table, so a commit must remove its own rows and nobody else's,
+    without locks that two commits could take in opposite orders.
+    """
+    monkeypatch.setattr(inventory, "SNAPSHOT_CHUNK_ROWS", 40)
+    store = InventoryStore.open(database)
+    sites = ["S1", "S2", "S3", "S4"]
+    bins = sorted(BINS)
+    errors: list[BaseException] = []
+
+    def rows(site: str, round_: int) -> list[tuple[str, str, int]]:
+        return [(bins[i % len(bins)], f"{site}-{i % 37}", round_ + 1) for i in range(300)]
+
+    def load(site: str) -> None:
+        try:
+            for round_ in range(4):
+                given_up = store.begin_snapshot(site, f"x{round_}", level=Level.BIN, bins=BINS)
+                given_up.add(rows(site, 9))
+                loading = store.begin_snapshot(site, f"s{round_}", level=Level.BIN, bins=BINS)
+                loading.add(rows(site, round_))
+                given_up.abort()
+                assert loading.commit().rows == 300
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=load, args=(site,)) for site in sites]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for site in sites:
+        expected: Counter[tuple[str, str]] = Counter()
+        for b, sku, units in rows(site, 3):
+            expected[(sku, b)] += units
+        assert stock_of(store, site, [f"{site}-{i}" for i in range(37)]) == expected
+    with store.db.read() as tx:
+        counts = [
+            tx.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("stock_staged", "stock_uploads", "stock")
+        ]
+    assert counts == [0, 0, len(sites) * 300]
