@@ -275,7 +275,7 @@ def _optimise(
         if start_order is None:
             start_order = tsp.nearest_neighbour(matrix, 0, 1)
         order, cost = tsp.improve(matrix, 0, 1, start_order, deadline=deadline, seed=seed)
-    bound = tsp.lower_bound(matrix, 0, 1, upper_bound=cost)
+    bound = tsp.lower_bound(matrix, 0, 1, upper_bound=cost, iterations=tsp.QUICK_BOUND_ITERATIONS)
     status = RouteStatus.OPTIMAL if bound >= cost else RouteStatus.FEASIBLE
     return order, status, bound, solver
 
