@@ -28,7 +28,7 @@ import grpc
 
 from services.config import Settings
 from services.config import _env_name as env_name
-from services.interceptors import Handler, HandlerCache, ServerInterceptor
+from services.interceptors import Handler, MethodInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def _deny(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) ->
     raise AssertionError("context.abort returned")  # pragma: no cover
 
 
-class AuthInterceptor(ServerInterceptor):
+class AuthInterceptor(MethodInterceptor):
     """Authenticates every call outside :data:`OPEN_SERVICES` and checks its role.
 
     No credentials, or a wrong token: UNAUTHENTICATED. A role below what the method needs, or a
@@ -256,8 +256,8 @@ class AuthInterceptor(ServerInterceptor):
     """
 
     def __init__(self, policy: AuthPolicy) -> None:
+        super().__init__()
         self._policy = policy
-        self._handlers = HandlerCache(self._wrap)
 
     def authenticate(self, context: grpc.ServicerContext, method: str) -> Caller:
         """Who is calling, from the bearer token and the client certificate; aborts if nobody."""
@@ -314,14 +314,7 @@ class AuthInterceptor(ServerInterceptor):
             )
         log.debug("%s by %s (%s)", method, caller.who, caller.role.name.lower())
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        return self._handlers.get(handler_call_details.method, continuation(handler_call_details))
-
-    def _wrap(self, method: str, handler: Handler) -> Handler:
+    def wrap(self, method: str, handler: Handler) -> Handler:
         if method.lstrip("/").rpartition("/")[0] in OPEN_SERVICES:
             return handler
         requirement = METHOD_ROLES.get(method)

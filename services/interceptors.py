@@ -26,17 +26,15 @@ def _nothing() -> None:
 
 
 def wrap_handler(
-    handler: grpc.RpcMethodHandler[Any, Any] | None,
+    handler: Handler,
     guard: Guard,
     on_request: Callable[[], None] = _nothing,
     on_response: Callable[[], None] = _nothing,
-) -> grpc.RpcMethodHandler[Any, Any] | None:
+) -> Handler:
     """A handler running ``handler``'s behaviour inside ``guard(context)``.
 
     ``on_request``/``on_response`` are called once per message received/sent.
     """
-    if handler is None:
-        return None
 
     def counted_requests(requests: Iterator[Any]) -> Iterator[Any]:
         for request in requests:
@@ -91,28 +89,36 @@ def wrap_handler(
     return grpc.stream_stream_rpc_method_handler(stream_stream, **kwargs)
 
 
-class HandlerCache:
-    """Wrapped handlers, built once per method instead of once per call.
+class MethodInterceptor(ServerInterceptor):
+    """An interceptor that wraps each method's handler once, not on every call.
 
     gRPC asks every interceptor for a handler on every call; building the wrapper each time
     (closures, context-manager factories, metric label lookups) cost about a tenth of the
-    serving process's time under load. ``build(method, handler)`` runs again only when the
-    handler gRPC resolves for ``method`` changes. Only registered methods reach the cache (an
-    unknown method resolves to no handler), so it stays as small as the API.
+    serving process's time under load. :meth:`wrap` runs again only when the handler gRPC
+    resolves for a method changes. Only registered methods are remembered (an unknown method
+    resolves to no handler), so the cache stays as small as the API.
     """
 
-    def __init__(self, build: Callable[[str, Handler], Handler]) -> None:
-        self._build = build
+    def __init__(self) -> None:
         self._built: dict[str, tuple[Handler, Handler]] = {}
 
-    def get(self, method: str, handler: Handler | None) -> Handler | None:
-        """The wrapper of ``handler`` for ``method`` (None when there is no handler)."""
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        """``handler`` of ``method`` (``/package.Service/Method``) with this interceptor's work."""
+        raise NotImplementedError
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(handler_call_details)
         if handler is None:
             return None
+        method: str = handler_call_details.method
         hit = self._built.get(method)
         if hit is not None and hit[0] is handler:
             return hit[1]
-        wrapped = self._build(method, handler)
+        wrapped = self.wrap(method, handler)
         self._built[method] = (handler, wrapped)  # a race builds twice: both are equivalent
         return wrapped
 
@@ -129,14 +135,10 @@ def _aborted(context: grpc.ServicerContext) -> bool:
     return code is not None and code != grpc.StatusCode.OK
 
 
-class ErrorInterceptor(ServerInterceptor):
+class ErrorInterceptor(MethodInterceptor):
     """Turns every exception a servicer raises into its status (see :mod:`services.errors`)."""
 
-    def __init__(self) -> None:
-        self._handlers = HandlerCache(self._wrap)
-
-    @staticmethod
-    def _wrap(method: str, handler: Handler) -> Handler:
+    def wrap(self, method: str, handler: Handler) -> Handler:
         @contextmanager
         def guard(context: grpc.ServicerContext) -> Iterator[None]:
             try:
@@ -146,14 +148,4 @@ class ErrorInterceptor(ServerInterceptor):
                     raise
                 context.abort_with_status(grpc_status(exc, method))
 
-        wrapped = wrap_handler(handler, guard)
-        assert wrapped is not None
-        return wrapped
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        method: str = handler_call_details.method
-        return self._handlers.get(method, continuation(handler_call_details))
+        return wrap_handler(handler, guard)

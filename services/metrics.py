@@ -12,7 +12,7 @@ stays bounded. Every server gets its own
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from socketserver import ThreadingMixIn
 from threading import Thread
@@ -27,8 +27,7 @@ from picking.wave import WavePlan
 from routing.route import RouteResult
 from services.interceptors import (
     Handler,
-    HandlerCache,
-    ServerInterceptor,
+    MethodInterceptor,
     status_code,
     wrap_handler,
 )
@@ -369,14 +368,14 @@ def _code(context: grpc.ServicerContext, error: BaseException | None) -> str:
     return "UNKNOWN"
 
 
-class MetricsInterceptor(ServerInterceptor):
+class MetricsInterceptor(MethodInterceptor):
     """Records the ``grpc_server_*`` metrics of every call (install it first, outermost)."""
 
     def __init__(self, metrics: ServerMetrics) -> None:
+        super().__init__()
         self._m = metrics
-        self._handlers = HandlerCache(self._wrap)
 
-    def _wrap(self, full: str, handler: Handler) -> Handler:
+    def wrap(self, full: str, handler: Handler) -> Handler:
         """``handler`` recording its calls; the metric children are looked up once per method."""
         service, _, method = full.lstrip("/").rpartition("/")
         labels = (_grpc_type(handler), service, method)
@@ -403,18 +402,9 @@ class MetricsInterceptor(ServerInterceptor):
                     counter = handled[code] = m.handled.labels(*labels, code)
                 counter.inc()
 
-        wrapped = wrap_handler(
+        return wrap_handler(
             handler,
             observe,
             on_request=m.received.labels(*labels).inc,
             on_response=m.sent.labels(*labels).inc,
         )
-        assert wrapped is not None
-        return wrapped
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        return self._handlers.get(handler_call_details.method, continuation(handler_call_details))

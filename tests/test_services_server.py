@@ -168,11 +168,12 @@ def test_sigterm_finishes_in_flight_call_and_exits_zero(tmp_path: Path) -> None:
             layout_pb2_grpc.LayoutServiceStub(channel).PutLayout(
                 layout_pb2.PutLayoutRequest(layout=layout)
             )
-            # 150 picks: the search runs for its whole 1.5 s limit, so it is in flight at SIGTERM.
+            # 160 picks, above LOCAL_SEARCH_MAX_NODES: OR-Tools' guided local search runs for its
+            # whole 1.5 s limit, so the call is in flight at SIGTERM.
             slow = routing_pb2_grpc.RoutingServiceStub(channel).PlanRoute.future(
                 routing_pb2.PlanRouteRequest(
                     warehouse_id="grid",
-                    bin_ids=[b.id for b in layout.graph.bins][:150],
+                    bin_ids=[b.id for b in layout.graph.bins][:160],
                     options=common_pb2.SolveOptions(
                         time_limit=duration_pb2.Duration(seconds=1, nanos=500_000_000)
                     ),
@@ -181,7 +182,7 @@ def test_sigterm_finishes_in_flight_call_and_exits_zero(tmp_path: Path) -> None:
             time.sleep(0.3)
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            assert len(slow.result(timeout=10).stops) == 150
+            assert len(slow.result(timeout=10).stops) == 160
             assert time.monotonic() - started > 0.5  # it really was in flight
         assert process.wait(timeout=10) == 0
         assert time.monotonic() - started < 5
