@@ -526,3 +526,62 @@ def test_improve_reaches_held_karp_on_asymmetric_instances(closed: bool) -> None
         hits += cost == tsp.held_karp(mat, start, end)[1]
         trials += 1
     assert hits >= trials - 1
+
+
+def test_alpha_nearness_is_zero_exactly_on_the_spanning_tree() -> None:
+    """Alpha values are never negative, and with distinct costs ``min(alpha[u, v], alpha[v, u])``
+    is zero on exactly ``m - 1`` pairs, which form a minimum spanning tree of ``min(D, D^T)``
+    (with the free closing arc end -> start)."""
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    rng = np.random.default_rng(71)
+    for _ in range(30):
+        m = int(rng.integers(4, 30))
+        d = rng.permutation(m * m)[: m * m].reshape(m, m).astype(np.int64) + 1
+        np.fill_diagonal(d, 0)
+        alpha = oropt.alpha_nearness(d.tolist())
+        off = ~np.eye(m, dtype=bool)
+        assert (alpha[off] >= 0).all()
+        both = np.minimum(alpha, alpha.T)
+        tree = [(u, v) for u in range(m) for v in range(u + 1, m) if both[u, v] == 0]
+        assert len(tree) == m - 1
+        closed = d.copy()
+        closed[m - 1, 0] = 0
+        sym = np.minimum(closed, closed.T)
+        weight = sum(int(sym[u, v]) for u, v in tree)
+        # Shift by one so that the free arc (cost 0) is not read as a missing edge.
+        assert weight == round(minimum_spanning_tree(sym + 1 - np.eye(m, dtype=np.int64)).sum()) - (
+            m - 1
+        )
+        # Each tree edge is priced at its cheaper direction, the other at the difference.
+        for u, v in tree:
+            assert max(alpha[u, v], alpha[v, u]) == abs(int(closed[u, v]) - int(closed[v, u]))
+
+
+def test_candidate_lists_join_nearest_and_alpha_nearest_by_cost() -> None:
+    """Each list holds the NEIGHBOURS nearest and the ALPHA_NEIGHBOURS alpha-nearest successors,
+    never the node itself or the start, sorted by arc cost so that the gain criterion may stop
+    at the first candidate that is too long."""
+    rng = np.random.default_rng(72)
+    m = 40
+    # Two far-apart clusters: the arcs that bridge them are alpha-near but far from nearest.
+    d = manhattan_instance(rng, m)
+    d[25:, 25:] //= 10
+    d[:25, :25] //= 10
+    d += rng.integers(0, 500, size=(m, m))  # asymmetric
+    np.fill_diagonal(d, 0)
+    rows = d.tolist()
+    lists = oropt.candidate_lists(rows)
+    nearest = oropt._neighbour_lists(rows, oropt.NEIGHBOURS)
+    alpha = oropt.alpha_nearness(rows)
+    extra = 0
+    for u, cands in enumerate(lists):
+        assert u not in cands and 0 not in cands
+        assert len(set(cands)) == len(cands)
+        assert [rows[u][v] for v in cands] == sorted(rows[u][v] for v in cands)
+        assert set(nearest[u]) <= set(cands)
+        others = [v for v in range(1, m) if v != u]
+        best = sorted(others, key=lambda v: (alpha[u, v], rows[u][v]))[: oropt.ALPHA_NEIGHBOURS]
+        assert set(best) <= set(cands)
+        extra += len(cands) - len(nearest[u])
+    assert extra > 0  # alpha adds the bridging arcs, which no nearest list holds
