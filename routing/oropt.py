@@ -75,11 +75,14 @@ class _Route:
     sums of "arc walked backward minus arc walked forward" (``twist[t]`` over positions
     0 .. t), which price the reversal of any stretch in O(1)."""
 
-    __slots__ = ("cost", "path", "pos", "succ", "twist")
+    __slots__ = ("cost", "path", "pos", "skew", "succ", "twist")
 
-    def __init__(self, d: Matrix, path: list[int]) -> None:
+    def __init__(self, d: Matrix, path: list[int], skew: Matrix | None = None) -> None:
+        """``skew`` (see :func:`skew_of`, computed when omitted) can be shared by the routes of
+        one search."""
         m = len(path)
         self.path = path
+        self.skew = skew_of(d) if skew is None else skew
         self.pos = [0] * m
         self.succ = [0] * m
         self.twist = [0] * m
@@ -90,7 +93,7 @@ class _Route:
         """An independent copy (a kicked trial must not disturb the route it came from)."""
         twin = _Route.__new__(_Route)
         twin.path, twin.pos, twin.succ = self.path[:], self.pos[:], self.succ[:]
-        twin.twist, twin.cost = self.twist[:], self.cost
+        twin.twist, twin.cost, twin.skew = self.twist[:], self.cost, self.skew
         return twin
 
     def update(self, d: Matrix, lo: int, hi: int) -> list[int]:
@@ -98,7 +101,7 @@ class _Route:
 
         Returns the nodes at either end of an arc that changed, which must be looked at again.
         """
-        path, pos, succ, twist = self.path, self.pos, self.succ, self.twist
+        path, pos, succ, twist, skew = self.path, self.pos, self.succ, self.twist, self.skew
         touched: list[int] = []
         last = min(hi, len(path) - 1)
         old = twist[last]
@@ -111,7 +114,7 @@ class _Route:
                 succ[u] = v
                 touched.append(u)
                 touched.append(v)
-            t += d[v][u] - d[u][v]
+            t += skew[u][v]
             twist[i] = t
             u = v
         shift = t - old
@@ -122,6 +125,14 @@ class _Route:
     def reversal(self, i: int, j: int) -> int:
         """Change of the internal cost of positions ``i .. j`` when that stretch is reversed."""
         return self.twist[j] - self.twist[i]
+
+
+def skew_of(d: Matrix) -> Matrix:
+    """``skew[u][v] = d[v][u] - d[u][v]``: what walking arc ``u -> v`` backward adds, one lookup
+    instead of two in :meth:`_Route.update`'s loop (its largest cost after the move search)."""
+    cost = np.array(d, dtype=np.int64)
+    skew: Matrix = (cost.T - cost).tolist()
+    return skew
 
 
 def _neighbour_lists(d: Matrix, k: int = 1 << 30) -> list[list[int]]:
@@ -413,11 +424,12 @@ def search(
     """
     m = len(starts[0])
     nbr = candidate_lists(d)
+    skew = skew_of(d)
     nearest = [d[u][c[0]] for u, c in enumerate(nbr)]
     inner = list(range(m - 1))
     current: list[_Route] = []
     for path in starts:
-        route = _Route(d, path[:])
+        route = _Route(d, path[:], skew)
         local_search(d, route, inner, nbr, deadline, nearest)
         current.append(route)
         if time.monotonic() >= deadline:
