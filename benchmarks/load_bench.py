@@ -864,17 +864,24 @@ def report(
                 f"{med(r.client_cores for r in group):.2f} | | |"
             )
     offered = med(r.offered_per_s for r in runs)
+    # Work per second in units of the serving process's time, if refusing a call costs what an
+    # empty call does and serving a PlanRoute what the sustainable rate says: the most calls/s
+    # it could serve while refusing every other call promptly.
+    load = offered / empty.ok_per_s
+    best = saturation.ok_per_s * max(1 - load, 0) / (1 - saturation.ok_per_s / empty.ok_per_s)
     lines += [
         "",
         f"Why the open-loop PlanRoute runs fail: {args.overload:g}x the PlanRoute rate is "
-        f"{offered:,.0f} calls/s, {offered / empty.ok_per_s:.0%} of the rate at which this "
-        f"server answers *empty* calls (Health.Check, {empty.ok_per_s:,.0f}/s at "
-        f"{empty.in_flight} in flight in section 1). Every call, refused or not, costs the "
-        "serving process's Python gRPC machinery about as much as an empty call, under one "
-        "interpreter lock, and gRPC's C core queues calls the process has not yet taken "
-        "without bound: when calls arrive faster than the process can even refuse them, they "
-        "wait in that queue until their deadline. A heavy solve is refused for the same small "
-        "cost, so there the limits hold (the PlanWave rows).",
+        f"{offered:,.0f} calls/s, {load:.0%} of the rate at which this server answers *empty* "
+        f"calls (Health.Check, {empty.ok_per_s:,.0f}/s at {empty.in_flight} in flight in "
+        "section 1). Refusing a call costs the serving process's Python gRPC machinery about "
+        "as much as an empty call, under one interpreter lock, so refusing the surplus alone "
+        f"takes most of the process: at best it could serve about {best:,.0f} calls/s and "
+        "refuse the rest, with no time to spare. Any overhead beyond that (lock hand-offs "
+        "between threads, the solves' bursts) leaves calls arriving faster than the process "
+        "takes them, and gRPC's C core queues those without bound until their deadlines pass. "
+        "A heavy solve is refused for the same small cost, so there the limits hold (the "
+        "PlanWave rows).",
     ]
     base = next(s for s in samples if s.solves >= args.checkpoints[1])
     last = samples[-1]
