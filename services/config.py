@@ -27,6 +27,12 @@ class Settings:
         Port of the Prometheus HTTP endpoint; 0 picks a free port, -1 disables it.
     metrics_address
         Interface the Prometheus endpoint binds.
+    health_port
+        Port of a second, plaintext gRPC listener on the host of ``listen_address`` that
+        answers only ``grpc.health.v1.Health/Check``, for liveness and readiness probes; 0 picks
+        a free port, -1 (the default) disables it. It has its own two threads and no cap, so it
+        answers while the API port refuses a flood of calls (and it needs no client
+        certificate when the API port requires mutual TLS).
     db_path
         SQLite file of the store (layouts and inventory; created with its directory), used
         when ``postgres_dsn`` is empty.
@@ -40,7 +46,12 @@ class Settings:
     max_message_bytes
         Largest request or response message (a 100,000-bin layout is about 5 MiB).
     threads
-        gRPC handler threads.
+        gRPC handler threads; also gRPC's cap on calls in progress: one arriving while every
+        thread is busy is refused at once with RESOURCE_EXHAUSTED. gRPC refuses such a call in
+        its receiving thread, without handing it to Python code, which is what lets a process
+        shed a flood of millisecond calls; more threads let more calls into that code, which
+        under such a flood slowed the receiving thread until calls waited out their deadlines
+        in gRPC's queue (benchmarks/results/load.md).
     workers
         Solver processes for the heuristic search (exact solves always run in the handler
         threads); 0 runs everything in the handler threads.
@@ -84,14 +95,15 @@ class Settings:
     listen_address: str = "127.0.0.1:50051"
     metrics_port: int = 9464
     metrics_address: str = "127.0.0.1"
+    health_port: int = -1
     db_path: Path = Path("var/warehouse.db")
     postgres_dsn: str = ""
     layouts_dir: Path | None = Path("deploy/demo")
     max_message_bytes: int = 64 * MIB
-    threads: int = 32
+    threads: int = 16
     workers: int = 2
     grace_period_s: float = 5.0
-    max_concurrent_solves: int = 24
+    max_concurrent_solves: int = 4
     default_time_limit_s: float = 1.0
     deadline_margin_s: float = 0.05
     layout_refresh_s: float = 1.0
@@ -109,6 +121,10 @@ class Settings:
         problems = []
         if self.max_message_bytes < 1 * MIB:
             problems.append(f"max_message_bytes must be >= 1 MiB, got {self.max_message_bytes}")
+        if self.health_port < -1:
+            problems.append(
+                f"health_port must be -1 (off), 0 (any) or a port, got {self.health_port}"
+            )
         if self.threads < 1:
             problems.append(f"threads must be >= 1, got {self.threads}")
         if self.workers < 0:

@@ -1,9 +1,9 @@
 """Ask a server's grpc.health.v1 service whether it is SERVING; exit 0 if so, 1 otherwise.
 
 ``python -m services.healthcheck [--address HOST:PORT] [--service NAME] [--timeout S]`` is the
-container's HEALTHCHECK and the exec probe of TLS deployments (Kubernetes' native gRPC probe
-speaks plaintext only). Without ``--address`` it checks the port of ``WAREHOUSE_LISTEN_ADDRESS``
-on loopback. ``--tls-ca`` (and ``--tls-cert``/``--tls-key`` for mutual TLS) checks a TLS port.
+container's HEALTHCHECK. Without ``--address`` it checks, on loopback, the plaintext health port
+of ``WAREHOUSE_HEALTH_PORT`` when one is set, else the port of ``WAREHOUSE_LISTEN_ADDRESS``.
+``--tls-ca`` (and ``--tls-cert``/``--tls-key`` for mutual TLS) checks a TLS gRPC port.
 
 Exit codes follow Docker's HEALTHCHECK: 0 healthy, 1 unhealthy (NOT_SERVING, unknown service,
 unreachable, timeout). Nothing but grpc and the health stubs is imported, so a check stays cheap.
@@ -24,12 +24,14 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 HEALTHY, UNHEALTHY = 0, 1
 
 
-def default_address(environ: Mapping[str, str]) -> str:
-    """Loopback ``host:port`` of the server configured by ``WAREHOUSE_LISTEN_ADDRESS``."""
-    listen = environ.get("WAREHOUSE_LISTEN_ADDRESS", "")
-    if not listen:
-        return DEFAULT_ADDRESS
-    host, _, port = listen.rpartition(":")
+def default_address(environ: Mapping[str, str], *, tls: bool = False) -> str:
+    """Loopback ``host:port`` of the server configured by ``WAREHOUSE_LISTEN_ADDRESS``: its
+    plaintext health port when ``WAREHOUSE_HEALTH_PORT`` sets one (and ``tls`` is off), else
+    its gRPC port."""
+    host, _, port = (environ.get("WAREHOUSE_LISTEN_ADDRESS", "") or DEFAULT_ADDRESS).rpartition(":")
+    health_port = environ.get("WAREHOUSE_HEALTH_PORT", "").strip()
+    if not tls and health_port.isdigit() and int(health_port) > 0:
+        port = health_port
     if host in ("", "0.0.0.0", "[::]", "::"):
         host = "127.0.0.1"
     return f"{host}:{port}"
@@ -66,12 +68,12 @@ def check(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.Namespace:
-    """Command-line options; ``--address`` defaults to the configured listen port on loopback."""
+    """Command-line options; ``--address`` defaults to the configured server on loopback."""
     parser = argparse.ArgumentParser(
         prog="python -m services.healthcheck",
         description="Exit 0 when the gRPC health service reports SERVING, 1 otherwise.",
     )
-    parser.add_argument("--address", default=default_address(environ), help="host:port")
+    parser.add_argument("--address", help="host:port (default: the configured server's, above)")
     parser.add_argument("--service", default="", help="service name; empty for the server")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
     parser.add_argument("--tls-ca", type=Path, help="PEM CA bundle: connect over TLS")
@@ -86,6 +88,8 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> argparse.Name
         parser.error("--tls-cert, --tls-key and --tls-server-name need --tls-ca")
     if not args.timeout > 0:
         parser.error("--timeout must be > 0")
+    if args.address is None:
+        args.address = default_address(environ, tls=args.tls_ca is not None)
     return args
 
 

@@ -79,6 +79,8 @@ class RoutePlanner:
         self.registry = registry
         self._workers = workers
         self._pool_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._solving = 0  # plan_many calls in progress
         self._pool: ProcessPoolExecutor | None = self._new_pool() if workers > 0 else None
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -195,42 +197,64 @@ class RoutePlanner:
     ) -> list[RouteResult | Exception]:
         """Solve every job (in parallel when there are workers); failures are returned per job.
 
-        Jobs still waiting for a worker when ``deadline`` passes fail with
-        :class:`DeadlineExceeded`; the others keep their answers.
+        With workers, a lone exact job runs in the calling thread when no other solve is in
+        progress (a worker's round trip would double its latency). Every other job goes to the
+        workers, exact ones in one batch per worker: an exact solve takes the interpreter lock
+        for a millisecond or more, and a stream of them in the serving process kept the thread
+        that takes in new calls waiting for that lock, so under a flood of calls gRPC's queue in
+        front of it grew until deadlines passed. Jobs still waiting for a worker when
+        ``deadline`` passes fail with :class:`DeadlineExceeded`; the others keep their answers.
         """
         if self._workers == 0:
             return [_attempt(self.registry, job, deadline) for job in jobs]
-        # Per job: its outcome, a job to run here, or the pool and future of a worker's solve.
-        pending: list[
-            RouteResult
-            | Exception
-            | RouteJob
-            | tuple[ProcessPoolExecutor, Future[RouteResult | _Failure]]
-        ] = []
-        for job in jobs:
+        with self._count_lock:
+            idle = self._solving == 0
+            self._solving += 1
+        try:
+            return self._plan_in_workers(jobs, deadline, here=idle and len(jobs) == 1)
+        finally:
+            with self._count_lock:
+                self._solving -= 1
+
+    def _plan_in_workers(
+        self, jobs: list[RouteJob], deadline: float | None, *, here: bool
+    ) -> list[RouteResult | Exception]:
+        """:meth:`plan_many` with workers; ``here``: an exact job may run in this thread."""
+        outcomes: list[RouteResult | Exception | None] = [None] * len(jobs)
+        exact: list[int] = []
+        # Each task: the positions of its jobs, and the pool and future of their solve.
+        tasks: list[tuple[list[int], tuple[ProcessPoolExecutor, Future[list[_Outcome]]]]] = []
+        for i, job in enumerate(jobs):
             try:
-                inline = self._fast(job)
-                if not inline:
+                fast = self._fast(job)
+                if not fast:
                     self.validate(job)
             except (InvalidInput, NotFound) as exc:
-                pending.append(exc)
+                outcomes[i] = exc
                 continue
-            pending.append(job if inline else self._submit(_solve_in_worker, job, deadline))
-        # Fast jobs run here, in order, while the workers take the slow ones.
-        out: list[RouteResult | Exception] = []
-        for outcome in pending:
-            if isinstance(outcome, RouteJob):
-                outcome = _attempt(self.registry, outcome, deadline)
-            if not isinstance(outcome, tuple):
-                out.append(outcome)
-                continue
+            if fast:
+                exact.append(i)
+            else:
+                tasks.append(([i], self._submit(_solve_in_worker, [job], deadline)))
+        if here and exact:
+            outcomes[exact[0]] = _attempt(self.registry, jobs[exact[0]], deadline)
+        else:
+            for chunk in (exact[k :: self._workers] for k in range(self._workers)):
+                if chunk:
+                    batch = [jobs[i] for i in chunk]
+                    tasks.append((chunk, self._submit(_solve_in_worker, batch, deadline)))
+        for positions, (pool, future) in tasks:
             try:
-                result = self._result(*outcome, deadline)
+                results = self._result(pool, future, deadline)
             except (DeadlineExceeded, SolverUnavailable) as exc:
-                out.append(exc)
+                for i in positions:
+                    outcomes[i] = exc
                 continue
-            out.append(result.rebuild() if isinstance(result, _Failure) else result)
-        return out
+            for i, result in zip(positions, results, strict=True):
+                outcomes[i] = result.rebuild() if isinstance(result, _Failure) else result
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(jobs), "every job has an outcome"
+        return done
 
     def run(
         self,
@@ -364,6 +388,10 @@ class _Failure:
         return InvalidInput(list(self.violations))
 
 
+#: What a worker returns for one route job.
+_Outcome = RouteResult | _Failure
+
+
 def _init_worker(database: str) -> None:
     global _worker_registry
     # Ctrl-C in a terminal reaches the whole process group; the parent decides when workers stop.
@@ -393,13 +421,17 @@ def _run_in_worker(
         return _Failure(not_found=(exc.kind, exc.name, exc.field))
 
 
-def _solve_in_worker(job: RouteJob, deadline: float | None) -> RouteResult | _Failure:
+def _solve_in_worker(jobs: list[RouteJob], deadline: float | None) -> list[_Outcome]:
+    """Solve ``jobs`` in order in this worker; failures are returned per job."""
     assert _worker_registry is not None
-    try:
-        return _solve(_worker_registry, job, deadline)
-    except InvalidInput as exc:
-        return _Failure(violations=exc.violations)
-    except NotFound as exc:
-        return _Failure(not_found=(exc.kind, exc.name, exc.field))
-    except DeadlineExceeded:
-        return _Failure(deadline=True)
+    out: list[_Outcome] = []
+    for job in jobs:
+        try:
+            out.append(_solve(_worker_registry, job, deadline))
+        except InvalidInput as exc:
+            out.append(_Failure(violations=exc.violations))
+        except NotFound as exc:
+            out.append(_Failure(not_found=(exc.kind, exc.name, exc.field)))
+        except DeadlineExceeded:
+            out.append(_Failure(deadline=True))
+    return out

@@ -83,6 +83,7 @@ class WarehouseServer:
         self.health = health.HealthServicer()
         self.port = 0
         self.metrics_port = 0
+        self.health_port = 0
         self.loaded_layouts: list[str] = []
         self.seeded_stock: list[str] = []
         self.loaded_networks: list[str] = []
@@ -118,6 +119,22 @@ class WarehouseServer:
             maximum_concurrent_rpcs=settings.threads,
         )
 
+        self._probes: grpc.Server | None = None
+        if settings.health_port >= 0:
+            self._probes = grpc.server(
+                futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="grpc-probe"),
+                options=[("grpc.so_reuseport", 0)],
+            )
+            # Check only: a Watch stream would hold one of the two threads for good.
+            check = grpc.unary_unary_rpc_method_handler(
+                self.health.Check,
+                request_deserializer=health_pb2.HealthCheckRequest.FromString,
+                response_serializer=health_pb2.HealthCheckResponse.SerializeToString,
+            )
+            self._probes.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(health.SERVICE_NAME, {"Check": check}),)
+            )
+
     def start(self) -> int:
         """Start serving; return the bound gRPC port."""
         s = self.settings
@@ -127,6 +144,9 @@ class WarehouseServer:
             self.port = self._server.add_secure_port(s.listen_address, self.credentials)
         else:
             self.port = self._server.add_insecure_port(s.listen_address)
+        if self._probes is not None:
+            host = s.listen_address.rsplit(":", 1)[0]
+            self.health_port = self._probes.add_insecure_port(f"{host}:{s.health_port}")
         auth.warn_if_exposed(
             s.listen_address, tls=self.credentials is not None, auth=self.auth.enabled
         )
@@ -193,6 +213,8 @@ class WarehouseServer:
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server.start()
+        if self._probes is not None:
+            self._probes.start()
         self._maintenance.start()
         return self.port
 
@@ -223,6 +245,8 @@ class WarehouseServer:
         self.health.enter_graceful_shutdown()
         grace = self.settings.grace_period_s if grace_s is None else grace_s
         self._server.stop(grace).wait()
+        if self._probes is not None:  # answered NOT_SERVING through the grace period
+            self._probes.stop(None)
         self.planner.close()
         self.metrics.close()
         if self._maintenance.is_alive():
@@ -273,7 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"warehouse server listening on {server.address} "
         f"(layouts: {', '.join(server.loaded_layouts) or 'none'}; "
         f"stock seeded: {', '.join(server.seeded_stock + server.seeded_fc_stock) or 'none'}; "
-        f"networks: {', '.join(server.loaded_networks) or 'none'}; metrics: {metrics})\n"
+        f"networks: {', '.join(server.loaded_networks) or 'none'}; metrics: {metrics}"
+        + (f"; health probes: port {server.health_port}" if settings.health_port >= 0 else "")
+        + ")\n"
         f"try next: see README.md 'First call', or\n"
         f'  grpcurl -plaintext -d \'{{"warehouse_id": "demo", "bin_ids": '
         f'["A03-B1-012L", "A07-B1-040R"]}}\' {server.address} '

@@ -130,6 +130,13 @@ def test_healthcheck_default_address_follows_listen_address() -> None:
         "127.0.0.2:8000"
     )
     assert healthcheck.default_address({"WAREHOUSE_LISTEN_ADDRESS": ""}) == "127.0.0.1:50051"
+    # The health port, when set, on the listen address's host; not for a TLS check.
+    probes = {"WAREHOUSE_LISTEN_ADDRESS": "0.0.0.0:6000", "WAREHOUSE_HEALTH_PORT": "6001"}
+    assert healthcheck.default_address(probes) == "127.0.0.1:6001"
+    assert healthcheck.default_address(probes, tls=True) == "127.0.0.1:6000"
+    assert healthcheck.default_address({**probes, "WAREHOUSE_HEALTH_PORT": "-1"}) == (
+        "127.0.0.1:6000"
+    )
 
 
 def test_healthcheck_default_port_is_the_config_default() -> None:
@@ -299,7 +306,8 @@ def test_dockerfile_healthcheck_uses_the_health_module() -> None:
 
 
 def test_dockerfile_ports_match_config_defaults() -> None:
-    """EXPOSE lists exactly the default gRPC and metrics ports, and the ENV keeps them."""
+    """EXPOSE lists exactly the default gRPC and metrics ports and the health port the ENV
+    sets, and the ENV keeps the defaults."""
     grpc_port = int(Settings.listen_address.rsplit(":", 1)[1])
     exposed = {
         int(port.split("/")[0])
@@ -307,8 +315,9 @@ def test_dockerfile_ports_match_config_defaults() -> None:
         if keyword == "EXPOSE"
         for port in rest.split()
     }
-    assert exposed == {grpc_port, Settings.metrics_port}
     settings = config.load([], final_stage_env())
+    assert settings.health_port > 0
+    assert exposed == {grpc_port, Settings.metrics_port, settings.health_port}
     assert int(settings.listen_address.rsplit(":", 1)[1]) == grpc_port
     assert settings.listen_address.startswith("0.0.0.0:")
     assert settings.metrics_port == Settings.metrics_port
@@ -564,8 +573,9 @@ def test_kustomize_output_is_valid(overlay: str) -> None:
             assert doc["metadata"]["namespace"] == "warehouse"
 
 
-def test_tls_overlay_probes_with_the_health_module() -> None:
-    """The TLS overlay probes with services.healthcheck over TLS using the mounted files."""
+def test_tls_overlay_mounts_the_certificates_and_keeps_plaintext_probes() -> None:
+    """The TLS overlay points the server at the mounted certificate files and keeps the base's
+    native gRPC probes on the (plaintext) probe port."""
     (dep,) = find("Deployment", render(K8S / "tls"))
     pod = dep["spec"]["template"]["spec"]
     (server,) = pod["containers"]
@@ -576,14 +586,7 @@ def test_tls_overlay_probes_with_the_health_module() -> None:
     files = {env[f"WAREHOUSE_TLS_{n}_FILE"] for n in ("CERT", "KEY", "CLIENT_CA")}
     assert all(f.startswith(mounts["tls"] + "/") for f in files)
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
-        probe = server[kind]
-        assert "grpc" not in probe
-        command = probe["exec"]["command"]
-        assert command[:3] == ["python", "-m", "services.healthcheck"]
-        args = healthcheck.parse_args(command[3:], {})
-        assert int(args.address.rsplit(":", 1)[1]) == container_port("grpc")
-        assert {str(args.tls_ca), str(args.tls_cert), str(args.tls_key)} <= files
-        assert args.tls_server_name.startswith("warehouse-optimizer-headless.warehouse.svc")
+        assert server[kind] == container()[kind], kind
 
 
 def test_deployment_selector_matches_pod_labels() -> None:
@@ -614,13 +617,15 @@ def test_services_select_the_pods_and_their_ports() -> None:
     assert [p["port"] for p in metrics["ports"]] == [container_port("metrics")]
 
 
-def test_probes_use_grpc_health_on_the_server_port() -> None:
-    """All three probes are native gRPC health probes on the port the server listens on."""
-    listen_port = int(settings_from_manifests().listen_address.rsplit(":", 1)[1])
+def test_probes_use_grpc_health_on_the_health_port() -> None:
+    """All three probes are native gRPC health probes on the server's health port."""
+    settings = settings_from_manifests()
+    assert settings.health_port > 0
+    assert settings.health_port != int(settings.listen_address.rsplit(":", 1)[1])
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
         probe = container()[kind]
         assert set(probe) & {"grpc", "exec", "httpGet", "tcpSocket"} == {"grpc"}, kind
-        assert probe["grpc"]["port"] == container_port("grpc") == listen_port
+        assert probe["grpc"]["port"] == container_port("probe") == settings.health_port
         assert probe["grpc"].get("service", "") == ""
     assert container()["livenessProbe"]["failureThreshold"] > 1
 

@@ -7,8 +7,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -17,7 +19,15 @@ import pytest
 from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from warehouse.v1 import common_pb2, layout_pb2, layout_pb2_grpc, routing_pb2, routing_pb2_grpc
+from warehouse.v1 import (
+    common_pb2,
+    inventory_pb2,
+    inventory_pb2_grpc,
+    layout_pb2,
+    layout_pb2_grpc,
+    routing_pb2,
+    routing_pb2_grpc,
+)
 
 from services import config
 from services.config import MIB, Settings
@@ -125,6 +135,57 @@ def test_busy_port_fails_to_start(server: WarehouseServer, tmp_path: Path) -> No
     with pytest.raises(RuntimeError, match="bind"):
         other.start()
     other.stop(0)
+
+
+def test_health_port_answers_probes_while_the_api_port_refuses_calls(
+    start_server: StartServer,
+) -> None:
+    """With every handler thread of the API port held, gRPC refuses a health check there with
+    RESOURCE_EXHAUSTED at once, while the health port answers SERVING (and only Check)."""
+    server = start_server(threads=3, max_concurrent_solves=2, health_port=0)
+    assert server.health_port not in (0, server.port)
+    hold = threading.Event()
+
+    def unfinished() -> Iterator[inventory_pb2.ReplaceStockRequest]:
+        yield inventory_pb2.ReplaceStockRequest(
+            header=inventory_pb2.SnapshotHeader(
+                site_id="demo", level=inventory_pb2.STOCK_LEVEL_BIN, snapshot_id="held"
+            )
+        )
+        hold.wait(timeout=30)
+
+    request = health_pb2.HealthCheckRequest(service="")
+    with (
+        grpc.insecure_channel(server.address) as api,
+        grpc.insecure_channel(f"127.0.0.1:{server.health_port}") as probes,
+    ):
+        streams: list[grpc.Future[inventory_pb2.ReplaceStockResponse]] = []
+        try:
+            # Hold one more handler thread at a time until gRPC's cap of 3 refuses a Check
+            # (fewer streams may do, if some other client's call holds a thread).
+            refused = None
+            while refused is None and len(streams) < 6:
+                stub = inventory_pb2_grpc.InventoryServiceStub(api)
+                streams.append(stub.ReplaceStock.future(unfinished()))
+                time.sleep(0.3)
+                try:
+                    health_pb2_grpc.HealthStub(api).Check(request, timeout=5)
+                except grpc.RpcError as exc:
+                    refused = exc
+            assert refused is not None
+            assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            answer = health_pb2_grpc.HealthStub(probes).Check(request, timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            watch = health_pb2_grpc.HealthStub(probes).Watch(request, timeout=5)
+            with pytest.raises(grpc.RpcError) as unimplemented:
+                next(iter(watch))
+            assert unimplemented.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        finally:
+            for stream in streams:
+                stream.cancel()
+            hold.set()
+    with pytest.raises(ValueError, match="health_port"):
+        Settings(health_port=-2)
 
 
 def test_settings_from_environment_and_flags() -> None:
