@@ -422,40 +422,58 @@ def test_lower_bound_with_optimal_upper_bound_stays_valid() -> None:
         assert 0.9 * optimum <= bound <= optimum
 
 
+def assert_lookups_fresh(d: list[list[int]], route: Any) -> None:
+    """The route's cost, positions and reversal prefix sums match a route built from scratch
+    (the sums up to a common offset: only their differences are ever read)."""
+    fresh = oropt._Route(d, route.path[:])
+    assert route.cost == fresh.cost == sum(d[u][v] for u, v in itertools.pairwise(route.path))
+    assert route.pos == fresh.pos
+    assert [t - route.twist[0] for t in route.twist] == fresh.twist
+
+
 def test_local_search_moves_change_the_cost_by_their_delta(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every move the local search applies on random asymmetric paths shortens the path by
-    exactly its delta, keeps the endpoints, and visits every node once."""
+    exactly its delta, keeps the endpoints, visits every node once, rebuilds the positions and
+    prefix sums exactly, and reports every node next to a changed arc."""
     applied = [0]
-    improve_from = oropt._improve_from
+    current: list[Any] = []
 
-    def checked(
-        d: list[list[int]], route: Any, a: int, nbr: list[list[int]]
-    ) -> tuple[int, int, int] | None:
-        before = route.path[:]
-        cost = sum(d[u][v] for u, v in itertools.pairwise(before))
-        assert cost == route.cost
-        move = improve_from(d, route, a, nbr)
-        if move is not None:
-            lo, hi, delta = move
+    def checked(apply: Any) -> Any:
+        def run(*args: Any) -> list[int]:
+            route = current[0]
+            before = route.path[:]
+            old_cost = sum(d[u][v] for u, v in itertools.pairwise(before))
+            assert route.cost < old_cost  # the local search adds the (negative) delta first
+            touched = apply(*args)
             after = route.path
-            assert delta < 0
-            assert after[:lo] == before[:lo] and after[hi:] == before[hi:]
+            assert after[0] == before[0] and after[-1] == before[-1]
             assert sorted(after) == sorted(before)
-            assert sum(d[u][v] for u, v in itertools.pairwise(after)) - cost == delta
+            assert_lookups_fresh(d, route)
+            changed = set(itertools.pairwise(after)) - set(itertools.pairwise(before))
+            assert {v for arc in changed for v in arc} <= set(touched)
             applied[0] += 1
-        return move
+            return touched  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(oropt, "_improve_from", checked)
+        return run
+
+    monkeypatch.setattr(oropt, "_exchange", checked(oropt._exchange))
+    monkeypatch.setattr(oropt, "_reverse", checked(oropt._reverse))
     rng = np.random.default_rng(61)
-    for _ in range(80):
+    pick = random.Random(61)
+    for _ in range(60):
         n = int(rng.integers(4, 25))
-        mat, start, end = random_instance(rng, n, symmetric=False, closed=bool(rng.integers(2)))
-        inner = [v for v in range(n) if v not in (start, end)]
-        order = tuple(int(v) for v in rng.permutation(inner))
-        _, cost = tsp.improve(
-            mat, start, end, order, deadline=time.monotonic() + 30, seed=1, max_iterations=20
-        )
-        assert cost <= tsp.route_cost(mat, start, end, order)
+        mat = rng.integers(0, 1000, size=(n, n))
+        np.fill_diagonal(mat, 0)
+        d = mat.tolist()
+        route = oropt._Route(d, [0, *(int(v) for v in rng.permutation(range(1, n - 1))), n - 1])
+        current[:] = [route]
+        nbr = oropt.candidate_lists(d)
+        oropt.local_search(d, route, list(range(n - 1)), nbr, time.monotonic() + 30)
+        assert_lookups_fresh(d, route)
+        for _ in range(10):
+            touched = oropt.kick(d, route, pick, 12)
+            oropt.local_search(d, route, touched, nbr, time.monotonic() + 30)
+            assert_lookups_fresh(d, route)
     assert applied[0] > 1000
 
 
@@ -498,9 +516,7 @@ def test_kick_keeps_endpoints_and_visits() -> None:
             assert sorted(path) == list(range(k + 2))
             # The kick prices itself from the changed arcs; it must match a fresh sum, and its
             # lookups must match a route built from scratch.
-            fresh = oropt._Route(d, path[:])
-            assert route.cost == fresh.cost == sum(d[u][v] for u, v in itertools.pairwise(path))
-            assert (route.pos, route.succ, route.twist) == (fresh.pos, fresh.succ, fresh.twist)
+            assert_lookups_fresh(d, route)
             changed = set(itertools.pairwise(before)) - set(itertools.pairwise(path))
             assert {v for arc in changed for v in arc} <= set(touched)
             if k >= 4:
