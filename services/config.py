@@ -53,8 +53,9 @@ class Settings:
         under such a flood slowed the receiving thread until calls waited out their deadlines
         in gRPC's queue (benchmarks/results/load.md).
     workers
-        Solver processes for the heuristic search (exact solves always run in the handler
-        threads); 0 runs everything in the handler threads.
+        Solver processes: route searches, waves and allocations, and exact routes whenever
+        another solve is in progress (a lone exact route runs in its handler thread); 0 runs
+        everything in the handler threads.
     grace_period_s
         How long shutdown waits for in-flight calls.
     max_concurrent_solves
