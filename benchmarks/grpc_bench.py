@@ -5,7 +5,8 @@ Run ``python -m benchmarks.grpc_bench`` (``make bench``); it rewrites
 with the demo warehouse, as ``make run`` starts it) and the load comes from separate client
 processes, all on this machine's cores, so throughput is what two cores give server and clients
 together. The in-process solve of the same pick lists is measured in the same run as the
-baseline of the latency ratio.
+baseline of the latency ratio. Latency is also measured on a two-block copy of the demo, put
+through LayoutService after the start.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
-from warehouse.v1 import routing_pb2, routing_pb2_grpc
+import yaml
+from google.protobuf import json_format
+from warehouse.v1 import layout_pb2, layout_pb2_grpc, routing_pb2, routing_pb2_grpc
 
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularDepot, RectangularLayout
@@ -36,16 +39,38 @@ RESULTS = Path(__file__).parent / "results" / "grpc.md"
 PICKS = 30
 
 
-def demo_bins() -> list[str]:
-    """Bin ids of the demo warehouse (deploy/demo/demo.yaml)."""
-    return [f"A{a:02d}-B1-{p:03d}{s}" for a in range(1, 11) for p in range(1, 46) for s in "LR"]
+def demo_bins(blocks: int = 1, cells: int = 45) -> list[str]:
+    """Bin ids of the demo warehouse (deploy/demo/demo.yaml), or of its copy with ``blocks``
+    blocks of ``cells`` cells per face."""
+    return [
+        f"A{a:02d}-B{b}-{p:03d}{s}"
+        for a in range(1, 11)
+        for b in range(1, blocks + 1)
+        for p in range(1, cells + 1)
+        for s in "LR"
+    ]
 
 
-def pick_lists(n: int, seed: int) -> list[list[str]]:
-    """``n`` random 30-bin pick lists on the demo warehouse."""
+def pick_lists(n: int, seed: int, bins: list[str] | None = None) -> list[list[str]]:
+    """``n`` random 30-bin pick lists on the demo warehouse (or among ``bins``)."""
     rng = random.Random(seed)
-    bins = demo_bins()
+    bins = demo_bins() if bins is None else bins
     return [rng.sample(bins, PICKS) for _ in range(n)]
+
+
+#: The two-block copy of the demo: its aisles split by a middle cross aisle into two blocks of
+#: 22 cells per face (Henn-Waescher geometry with three cross aisles).
+TWO_BLOCKS = "demo-two-blocks"
+
+
+def two_block_layout() -> layout_pb2.Layout:
+    """The demo layout file with a middle cross aisle, under the id :data:`TWO_BLOCKS`."""
+    raw = yaml.safe_load((ROOT / "deploy" / "demo" / "demo.yaml").read_text())
+    layout = json_format.ParseDict(raw, layout_pb2.Layout())
+    layout.id = TWO_BLOCKS
+    layout.rectangular.cross_aisles = 3
+    layout.rectangular.cells_per_face[:] = [22]
+    return layout
 
 
 def free_port() -> int:
@@ -144,29 +169,32 @@ def throughput(
     return sum(counts) / elapsed, 1000 * cpu / max(sum(counts), 1)
 
 
-def latency(port: int, lists: list[list[str]]) -> list[float]:
+def latency(port: int, lists: list[list[str]], warehouse_id: str = "demo") -> list[float]:
     """Seconds per PlanRoute, one call at a time."""
     times = []
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = routing_pb2_grpc.RoutingServiceStub(channel)
         for bins in lists[:20]:  # warm the connection and caches
-            stub.PlanRoute(routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=bins))
+            stub.PlanRoute(routing_pb2.PlanRouteRequest(warehouse_id=warehouse_id, bin_ids=bins))
         for bins in lists:
-            request = routing_pb2.PlanRouteRequest(warehouse_id="demo", bin_ids=bins)
+            request = routing_pb2.PlanRouteRequest(warehouse_id=warehouse_id, bin_ids=bins)
             started = time.perf_counter()
             stub.PlanRoute(request)
             times.append(time.perf_counter() - started)
     return times
 
 
-def in_process(lists: list[list[str]]) -> list[float]:
-    """Seconds per in-process :func:`routing.route.solve` on the demo geometry."""
+def in_process(lists: list[list[str]], blocks: int = 1) -> list[float]:
+    """Seconds per in-process :func:`routing.route.solve` on the demo geometry (``blocks`` 2:
+    its two-block copy)."""
     oracle = DistanceOracle(
         RectangularLayout(
             "demo",
             aisles=10,
-            cells_per_face=45,
+            cells_per_face=45 if blocks == 1 else 22,
             aisle_spacing_m=5.0,
+            cross_aisles=blocks + 1,
+            cross_aisle_width_m=3.0,
             end_gap_m=1.5,
             depots=(RectangularDepot("DEPOT"),),
         )
@@ -200,6 +228,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             remote = latency(port, lists)
             local = in_process(lists)
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                layout_pb2_grpc.LayoutServiceStub(channel).PutLayout(
+                    layout_pb2.PutLayoutRequest(layout=two_block_layout())
+                )
+            two_lists = pick_lists(calls, 2, demo_bins(blocks=2, cells=22))
+            remote_two = latency(port, two_lists, TWO_BLOCKS)
+            local_two = in_process(two_lists, blocks=2)
             unary, unary_cpu = throughput(port, proc.pid, 2, 8, 1, seconds)
             batched, batched_cpu = throughput(port, proc.pid, 1, 2, 100, seconds)
         finally:
@@ -226,6 +261,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"| {med_remote:.2f} / {1000 * float(_p95(remote)):.2f} ms |",
             f"| in-process solve of the same lists: median | {med_local:.2f} ms |",
             f"| gRPC over in-process (median ratio) | {med_remote / med_local:.2f}x |",
+            "| two blocks (the demo split by a middle cross aisle, 2 x 22 cells): PlanRoute "
+            "latency, one call at a time: median / p95 "
+            f"| {1000 * statistics.median(remote_two):.2f} / {1000 * float(_p95(remote_two)):.2f} "
+            "ms |",
+            "| two blocks: in-process solve of the same lists: median "
+            f"| {1000 * statistics.median(local_two):.2f} ms |",
             f"| throughput, PlanRoute, 2 client processes x 8 in flight | {unary:.0f} routes/s |",
             f"| server CPU per route, PlanRoute | {unary_cpu:.2f} ms |",
             f"| throughput, PlanRoutes of 100 lists, 1 client x 2 in flight "
