@@ -12,7 +12,10 @@ the batches over the pickers (:mod:`picking.model`).
   the batches nearest to it). A kick then removes a few related orders (one at random and its
   nearest neighbours) and reinserts each where it adds least, and local search runs again; a
   worse plan is accepted while it stays within a threshold that shrinks over the run, and the
-  best plan is kept. The search is anytime: it stops at the deadline or the iteration cap and
+  best plan is kept; a rejected kick is undone from a journal of the batches it changed. Where
+  prices are exact, a swap is ruled out before its second side is priced when the bound
+  c(B - j + i) >= c(B - j) already makes it no better (pricing is about 90 % of the time). The
+  search is anytime: it stops at the deadline or the iteration cap and
   returns the best plan found, the same for the same seed when the cap ends it.
 """
 
@@ -81,6 +84,38 @@ class _State:
         self.keys: list[frozenset[int]] = []
         self.costs: list[int] = []
         self.sums: list[list[float]] = []
+        # Batches as they were before the first change since checkpoint() (None: no journal).
+        self._journal: dict[int, tuple[set[int], Load, Counter[int], frozenset[int], int,
+                                       list[float]]] | None = None  # fmt: skip
+        self._journal_size = 0
+
+    def checkpoint(self) -> None:
+        """Start remembering every batch changed from now on, for :meth:`rollback`."""
+        self._journal, self._journal_size = {}, len(self.members)
+
+    def rollback(self) -> None:
+        """Restore every batch changed since :meth:`checkpoint`; the journal starts afresh."""
+        journal = self._journal
+        assert journal is not None
+        del self.members[self._journal_size :], self.loads[self._journal_size :]
+        del self.locs[self._journal_size :], self.keys[self._journal_size :]
+        del self.costs[self._journal_size :], self.sums[self._journal_size :]
+        for b, (members, load, locs, key, cost, sums) in journal.items():
+            if b >= self._journal_size:
+                continue
+            self.members[b], self.loads[b], self.locs[b] = members, load, locs
+            self.keys[b], self.costs[b], self.sums[b] = key, cost, sums
+            for i in members:
+                self.where[i] = b
+        self.checkpoint()
+
+    def _touch(self, b: int) -> None:
+        journal = self._journal
+        if journal is not None and b not in journal:
+            journal[b] = (
+                set(self.members[b]), self.loads[b], Counter(self.locs[b]), self.keys[b],
+                self.costs[b], list(self.sums[b]),
+            )  # fmt: skip
 
     def copy_assignment(self) -> list[list[int]]:
         return [sorted(m) for m in self.members if m]
@@ -104,6 +139,7 @@ class _State:
 
     def add(self, b: int, i: int, key: frozenset[int] | None = None) -> None:
         item = self.items[i]
+        self._touch(b)
         self.members[b].add(i)
         self.where[i] = b
         self.loads[b] = self.loads[b] + item.load
@@ -116,6 +152,7 @@ class _State:
     def remove(self, i: int) -> int:
         b = self.where[i]
         item = self.items[i]
+        self._touch(b)
         key = self.key_without(b, i)
         self.members[b].discard(i)
         self.where[i] = -1
@@ -133,6 +170,8 @@ class _State:
 
     def merge(self, a: int, b: int, key: frozenset[int]) -> None:
         """Move every item of batch ``b`` into batch ``a``, whose locations become ``key``."""
+        self._touch(a)
+        self._touch(b)
         for i in self.members[b]:
             self.where[i] = a
         self.members[a] |= self.members[b]
@@ -169,6 +208,9 @@ class Batcher:
         self.items, self.cart, self.cost = items, cart, cost
         self.timing = Timing() if timing is None else timing
         self.rng = random.Random(seed)
+        #: Whether prices are exact, so a batch with more bins never costs less (lets swaps be
+        #: ruled out by a bound before both sides are priced).
+        self.monotone = bool(getattr(cost, "exact", False))
         self.has_due = any(item.due_s is not None for item in items)
         points = np.array([item.point for item in items], dtype=float).reshape(-1, 2)
         self._points = points
@@ -241,11 +283,11 @@ class Batcher:
         best_obj = current_obj = self.objective(state)
         iterations = 0
         span = max(deadline - started, 1e-6)
+        state.checkpoint()
         while time.monotonic() < deadline and len(self.items) > 1:
             if max_iterations is not None and iterations >= max_iterations:
                 break
             iterations += 1
-            saved = state.copy_assignment()
             kicked = self._kick(state)
             self._local_search(state, deadline, [j for b in kicked for j in state.members[b]])
             obj = self.objective(state)
@@ -259,8 +301,9 @@ class Batcher:
                 best, best_obj = state.copy_assignment(), obj
             if obj <= current_obj + threshold:
                 current_obj = obj
+                state.checkpoint()
             else:
-                state = self._rebuild(saved)
+                state.rollback()
         final = self._rebuild(best)
         penalty = self.penalty(final)
         evaluations = getattr(self.cost, "evaluations", 0)
@@ -373,8 +416,8 @@ class Batcher:
 
     def _local_search(
         self, state: _State, deadline: float, focus: Sequence[int] | None = None
-    ) -> None:
-        """Improve until no item of the work queue has an improving move.
+    ) -> set[int]:
+        """Improve until no item of the work queue has an improving move; the batches changed.
 
         The queue starts with ``focus`` (every item by default); a move puts every item of
         the batches it touched back on it, so after a kick only the neighbourhood is searched.
@@ -382,17 +425,20 @@ class Batcher:
         queue = list(range(len(self.items))) if focus is None else list(focus)
         self.rng.shuffle(queue)
         queued = set(queue)
+        changed: set[int] = set()
         while queue:
             if time.monotonic() >= deadline:
-                return
+                return changed
             i = queue.pop()
             queued.discard(i)
             touched = self._best_move(state, i)
+            changed.update(touched)
             for b in touched:
                 for j in state.members[b]:
                     if j not in queued:
                         queued.add(j)
                         queue.insert(self.rng.randrange(len(queue) + 1), j)
+        return changed
 
     def _best_move(self, state: _State, i: int) -> tuple[int, ...]:
         """Apply the best improving relocation or swap of item ``i``; the batches it touched."""
@@ -402,6 +448,7 @@ class Batcher:
         remaining = len(state.members[a]) - 1
         gain_out = state.costs[a] - (self.cost(without_i) if remaining else 0)
         base_penalty = self.penalty(state) if self.has_due else 0
+        prune = self.monotone and not self.has_due
         best_delta = 0
         best_move: tuple[int, int | None] | None = None
         for b in self._candidates(state, i):
@@ -418,9 +465,12 @@ class Batcher:
                     self.cart, state.loads[b] - other.load + item.load
                 ):
                     continue
-                key_a = without_i | other.locs
-                key_b = state.key_without(b, j) | item.locs
-                delta = self.cost(key_a) + self.cost(key_b) - state.costs[a] - state.costs[b]
+                rise_a = self.cost(without_i | other.locs) - state.costs[a]
+                without_j = state.key_without(b, j)
+                if prune and rise_a + self.cost(without_j) - state.costs[b] >= best_delta:
+                    # b - j + i costs at least b - j (a route through more bins is no shorter)
+                    continue
+                delta = rise_a + self.cost(without_j | item.locs) - state.costs[b]
                 if self.has_due:
                     delta += self._penalty_after(state, [(i, b), (j, a)]) - base_penalty
                 if delta < best_delta:

@@ -46,6 +46,9 @@ RESELECT_SHARE = 0.05
 #: Share of the time limit kept for solving the final routes (exact ones take milliseconds;
 #: on layouts where they take longer, each gets its share and falls back to its best route).
 FINISH_SHARE = 0.15
+#: The same where batches are priced exactly (rectangular layouts, up to three cross aisles):
+#: there every final route is exact in milliseconds, and the rest of the time goes to batching.
+EXACT_FINISH_SHARE = 0.03
 
 
 class Unserved(enum.Enum):
@@ -178,7 +181,6 @@ def plan(
     """
     started = time.perf_counter()
     final_deadline = time.monotonic() + time_limit_s
-    deadline = final_deadline - FINISH_SHARE * time_limit_s
     validate(wave)
     start = oracle.depot_location(wave.start_depot or oracle.depot_ids[0], "start_depot")
     end = oracle.depot_location(wave.end_depot, "end_depot") if wave.end_depot else start
@@ -186,6 +188,8 @@ def plan(
     lines, unserved, planned = _serve(oracle, wave, stock, start)
     baseline_mm, baseline_batches = _baseline(oracle, wave, planned, start, end)
     coster = RouteCoster(oracle, start, end)
+    finish = EXACT_FINISH_SHARE if coster.exact else FINISH_SHARE
+    deadline = final_deadline - finish * time_limit_s
     items = _items(oracle, wave, planned, lines)
     batcher = Batcher(items, wave.cart, coster, timing=wave.timing, seed=seed)
     batches: list[list[int]] = []

@@ -307,3 +307,33 @@ def test_invalid_waves_name_every_field(hw: DistanceOracle) -> None:
         "timing.lateness_penalty_m_per_s",
         "sku_sizes['A']",
     } <= fields
+
+
+def test_a_rejected_kick_is_rolled_back_exactly(hw: DistanceOracle) -> None:
+    """The search undoes a rejected kick from its journal: every batch as it was."""
+    from picking.batching import Batcher, _State
+    from picking.pricing import RouteCoster
+    from picking.wave import _items, _serve, _Stock
+
+    wave = random_wave(hw, random.Random(11), 30, Cart(capacity_units=15))
+    stock = _Stock(hw, wave.stock)
+    depot = hw.depot_location("DEPOT")
+    lines, _, planned = _serve(hw, wave, stock, depot)
+    items = _items(hw, wave, planned, lines)
+    batcher = Batcher(items, wave.cart, RouteCoster(hw, depot, depot), seed=2)
+    state = batcher._savings()
+
+    def snapshot(s: _State) -> list[tuple[object, ...]]:
+        return sorted(
+            (sorted(m), s.loads[b], dict(s.locs[b]), s.keys[b], s.costs[b], tuple(s.sums[b]))
+            for b, m in enumerate(s.members)
+            if m
+        )
+
+    before, where = snapshot(state), list(state.where)
+    for _ in range(20):
+        state.checkpoint()
+        kicked = batcher._kick(state)
+        batcher._local_search(state, float("inf"), [j for b in kicked for j in state.members[b]])
+        state.rollback()
+        assert snapshot(state) == before and state.where == where
