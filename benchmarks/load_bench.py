@@ -68,7 +68,7 @@ from warehouse.v1 import (
 )
 
 from benchmarks.allocation_bench import cpu_model
-from benchmarks.grpc_bench import PICKS, cpu_seconds, free_port, pick_lists
+from benchmarks.grpc_bench import PICKS, descendants, free_port, pick_lists, tree_cpu_seconds
 from benchmarks.servers import DEMO_DIR, ServerProcess, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -394,24 +394,6 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process started by ``pid``, directly or not."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [c for c, p in parents.items() if p in frontier]
-        found += children
-        frontier = children
-    return sorted(found)
-
-
 def solver_workers(pid: int) -> list[int]:
     """The solver worker processes of server ``pid`` (its spawned multiprocessing children,
     not multiprocessing's resource tracker)."""
@@ -551,15 +533,6 @@ class Overload:
 
     def ok_ms(self, q: float) -> float:
         return 1000 * percentile([c[1] for c in self.calls if c[2] == "OK"], q)
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds used so far by ``pid`` and the live processes it started."""
-    total = 0.0
-    for p in (pid, *descendants(pid)):
-        with contextlib.suppress(OSError, IndexError):  # the process just ended
-            total += cpu_seconds(p)
-    return total
 
 
 def overload(
