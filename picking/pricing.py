@@ -2,8 +2,9 @@
 
 Batching and bin selection ask for the same bin sets again and again (a move tried, undone, tried
 from the other side), so every answer is cached by the set of bin locations. On rectangular
-layouts with up to three cross aisles the price is exact (the column DP of :mod:`routing.ladder`:
-0.3 ms for 30 picks in one block, 3 ms in two). With more cross aisles that DP takes 70-400 ms
+layouts with up to three cross aisles the price is exact: in one block Ratliff and Rosenthal's DP
+(:mod:`routing.single_block`, about 0.05 ms for a 45-bin batch), in two the column DP of
+:mod:`routing.ladder` (3 ms for 30 picks). With more cross aisles that DP takes 70-400 ms
 for 10-30 picks (5 cross aisles, 100 aisles), far too slow to price thousands of candidate
 batches, so there, as on graph layouts, the price is Held-Karp for short lists and a short local
 search beyond (3-5 ms, equal to the exact length on the 30-pick lists measured). A batch's final
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from routing import tsp
 from routing.ladder import route_length
 from routing.oracle import DistanceOracle
+from routing.single_block import SingleBlockPricer
 
 #: Cross aisles up to which rectangular layouts are priced by the exact column DP.
 EXACT_LADDER_MAX_CROSS_AISLES = 3
@@ -38,6 +40,7 @@ class RouteCoster:
         self.exact = self.rect is not None
         self._cache: dict[frozenset[int], int] = {frozenset(): int(oracle.distance(start, end))}
         self.evaluations = 0
+        self._single_block: SingleBlockPricer | None = None
         if self.rect is not None:
             n = oracle.n_bins
             self._start_point = (
@@ -45,6 +48,14 @@ class RouteCoster:
                 self.rect.depot_x_mm[start - n],
             )
             self._end_point = (self.rect.depot_cross[end - n], self.rect.depot_x_mm[end - n])
+            if self.rect.ladder.n_cross_aisles == 2:
+                self._single_block = SingleBlockPricer(
+                    self.rect.ladder,
+                    self.rect.bin_aisle,
+                    self.rect.bin_y_mm,
+                    self._start_point,
+                    self._end_point,
+                )
 
     def __call__(self, locs: Iterable[int]) -> int:
         key = locs if isinstance(locs, frozenset) else frozenset(locs)
@@ -56,6 +67,8 @@ class RouteCoster:
 
     def _solve(self, locs: frozenset[int]) -> int:
         self.evaluations += 1
+        if self._single_block is not None:
+            return self._single_block.length(locs)
         ordered = sorted(locs)
         rect = self.rect
         if rect is not None:
