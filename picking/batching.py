@@ -7,16 +7,22 @@ the batches over the pickers (:mod:`picking.model`).
 * **Construction**: Clarke-Wright savings. Every order starts alone; pairs of nearby orders are
   merged in order of their savings c(A) + c(B) - c(A u B), recomputed for the batches they are
   in by then, while the merged batch fits on a cart.
+* **Fewer carts**: while the plan has more carts than the orders' summed load needs, the
+  lightest cart's orders are spread over the others (an order that fits nowhere displaces a
+  smaller one, which is placed in turn); the plan is kept if it walks no further after local
+  search. One cart fewer usually saves a whole walk to the back of the warehouse.
 * **Improvement**: iterated local search. Local search relocates one order to another batch, or
   swaps two orders between batches, while either shortens the plan (best move per order, over
-  the batches nearest to it). A kick then removes a few related orders (one at random and its
-  nearest neighbours) and reinserts each where it adds least, and local search runs again; a
-  worse plan is accepted while it stays within a threshold that shrinks over the run, and the
-  best plan is kept; a rejected kick is undone from a journal of the batches it changed. Where
+  the batches nearest to it). A kick then removes a few orders (an order and its nearest
+  neighbours, or every order of a light batch and of the batch nearest it) and reinserts them
+  by regret (the order that loses most by waiting goes first, where it adds least), and local
+  search runs again; a worse plan is accepted while it stays within a threshold that shrinks
+  over the run, and the best plan is kept; a rejected kick is undone from a journal of the
+  batches it changed. A share of the iterations tries again to do without a cart. Where
   prices are exact, a swap is ruled out before its second side is priced when the bound
-  c(B - j + i) >= c(B - j) already makes it no better (pricing is about 90 % of the time). The
-  search is anytime: it stops at the deadline or the iteration cap and
-  returns the best plan found, the same for the same seed when the cap ends it.
+  c(B - j + i) >= c(B - j) already makes it no better (pricing is most of the time). The
+  search is anytime: it stops at the deadline or the iteration cap and returns the best plan
+  found, the same for the same seed when the cap ends it.
 """
 
 from __future__ import annotations
@@ -46,6 +52,14 @@ SAVINGS_MAX_ITEMS = 300
 #: Most of the time the savings construction may take; pairs not priced by then are left to
 #: the local search (large waves on slow-to-price layouts).
 CONSTRUCTION_SHARE = 0.5
+#: Share of kicks that remove every order of two neighbouring batches (the lighter of
+#: ``LIGHT_OF`` random batches and the batch nearest it) instead of an order and its neighbours.
+BATCH_KICK_SHARE = 0.3
+LIGHT_OF = 3
+#: Share of iterations that try to do without the lightest cart, while the plan has more carts
+#: than the lower bound; and how many orders such a try may place (or displace) at most.
+ELIMINATION_SHARE = 0.05
+ELIMINATION_STEPS = 200
 #: Start of the acceptance threshold, as a share of the best cost; it falls linearly to 0.
 THRESHOLD_START = 0.01
 
@@ -214,6 +228,10 @@ class Batcher:
         self.has_due = any(item.due_s is not None for item in items)
         points = np.array([item.point for item in items], dtype=float).reshape(-1, 2)
         self._points = points
+        #: No plan has fewer carts than the orders' summed share of one, rounded up.
+        self._fewest_carts = math.ceil(
+            self._share(sum((item.load for item in items), start=Load())) - 1e-9
+        )
         k = min(SAVINGS_NEIGHBOURS, len(items) - 1)
         if k > 0:
             d = np.abs(points[:, None, :] - points[None, :, :]).sum(axis=2)
@@ -279,6 +297,8 @@ class Batcher:
         else:
             state = self._rebuild(initial)
         self._local_search(state, deadline)
+        while time.monotonic() < deadline and self._eliminate(state, deadline):
+            pass
         best = state.copy_assignment()
         best_obj = current_obj = self.objective(state)
         iterations = 0
@@ -288,6 +308,11 @@ class Batcher:
             if max_iterations is not None and iterations >= max_iterations:
                 break
             iterations += 1
+            if self.rng.random() < ELIMINATION_SHARE and self._eliminate(state, deadline):
+                current_obj = self.objective(state)
+                if current_obj < best_obj:
+                    best, best_obj = state.copy_assignment(), current_obj
+                continue
             kicked = self._kick(state)
             self._local_search(state, deadline, [j for b in kicked for j in state.members[b]])
             obj = self.objective(state)
@@ -499,32 +524,134 @@ class Batcher:
             state.add(b, i)
         return penalty
 
-    def _kick(self, state: _State) -> set[int]:
-        """Remove a random order and its nearest neighbours; reinsert each where it adds least.
+    def _share(self, load: Load) -> float:
+        """The share of a cart ``load`` takes up, by its tightest limit."""
+        cart = self.cart
+        limits = (
+            (cart.totes, load.totes),
+            (cart.capacity_units, load.units),
+            (cart.capacity_volume_l, load.volume_l),
+            (cart.capacity_weight_kg, load.weight_kg),
+            (cart.max_orders, load.orders),
+            (cart.max_lines, load.lines),
+        )
+        return max((used / cap for cap, used in limits if cap > 0), default=0.0)
 
-        Returns the batches it changed.
+    def _eliminate(self, state: _State, deadline: float) -> bool:
+        """Spread the lightest batch's orders over the others, if that does not lengthen the plan.
+
+        Each order goes where it adds least among the batches it fits on; one that fits on none
+        takes the place of a smaller order, which is placed in turn. The plan is kept if the
+        walk, after local search, is no longer than before; otherwise it is rolled back.
         """
-        n = len(self.items)
-        size = self.rng.randint(2, max(2, min(MAX_KICK, n // 4 + 1)))
-        seed = self.rng.randrange(n)
-        chosen = [seed, *self.neighbours[seed]][: size + 2]
-        self.rng.shuffle(chosen)
-        chosen = chosen[:size]
-        touched = {state.remove(i) for i in chosen}
-        for i in chosen:
+        live = [b for b, m in enumerate(state.members) if m]
+        if len(live) <= max(1, self._fewest_carts):
+            return False
+        before = self.objective(state)
+        state.checkpoint()
+        victim = min(live, key=lambda b: (self._share(state.loads[b]), b))
+        pending = sorted(state.members[victim])
+        for i in pending:
+            state.remove(i)
+        others = [b for b in live if b != victim]
+        changed: set[int] = set()
+        for _ in range(ELIMINATION_STEPS):
+            if not pending:
+                break
+            pending.sort(key=lambda i: (self._share(self.items[i].load), i))
+            i = pending.pop()
             item = self.items[i]
-            best: tuple[int, int] | None = None
-            for b in self._candidates(state, i):
+            best: tuple[int, int, int | None] | None = None
+            for b in others:
                 if fits(self.cart, state.loads[b] + item.load):
                     delta = self.cost(state.key_with(b, i)) - state.costs[b]
                     if best is None or delta < best[0]:
-                        best = (delta, b)
-            alone = self.cost(item.locs)
-            if best is None or alone < best[0]:
+                        best = (delta, b, None)
+            if best is None:
+                share = self._share(item.load)
+                for b in others:
+                    for j in state.members[b]:
+                        other = self.items[j].load
+                        if self._share(other) >= share or not fits(
+                            self.cart, state.loads[b] - other + item.load
+                        ):
+                            continue
+                        delta = self.cost(state.key_without(b, j) | item.locs) - state.costs[b]
+                        if best is None or delta < best[0]:
+                            best = (delta, b, j)
+            if best is None:
+                pending.append(i)
+                break
+            _, b, displaced = best
+            if displaced is not None:
+                state.remove(displaced)
+                pending.append(displaced)
+            state.add(b, i)
+            changed.add(b)
+        if not pending:
+            self._local_search(state, deadline, [j for b in changed for j in state.members[b]])
+            if self.objective(state) <= before:
+                state.checkpoint()
+                return True
+        state.rollback()
+        return False
+
+    def _kick(self, state: _State) -> set[int]:
+        """Remove a few orders and reinsert them by regret; the batches it changed.
+
+        The orders removed are an order and its nearest neighbours or, in a share of kicks,
+        every order of a light batch and of the batch nearest it (which lets the orders of two
+        carts be regrouped, or packed onto one).
+        """
+        n = len(self.items)
+        live = [b for b, m in enumerate(state.members) if m]
+        if len(live) > 1 and self.rng.random() < BATCH_KICK_SHARE:
+            first = min(
+                (self.rng.choice(live) for _ in range(LIGHT_OF)),
+                key=lambda b: (self._share(state.loads[b]), b),
+            )
+            x, y = state.centroid(first)
+            _, second = min(
+                (abs(cx - x) + abs(cy - y), b)
+                for b in live
+                if b != first
+                for cx, cy in (state.centroid(b),)
+            )
+            chosen = sorted(state.members[first] | state.members[second])
+        else:
+            size = self.rng.randint(2, max(2, min(MAX_KICK, n // 4 + 1)))
+            seed = self.rng.randrange(n)
+            chosen = [seed, *self.neighbours[seed]][: size + 2]
+            self.rng.shuffle(chosen)
+            chosen = chosen[:size]
+        touched = {state.remove(i) for i in chosen}
+        self._insert_by_regret(state, chosen, touched)
+        return touched
+
+    def _insert_by_regret(self, state: _State, pending: list[int], touched: set[int]) -> None:
+        """Insert every pending order, the one that would lose most by waiting first."""
+        pending = list(pending)
+        while pending:
+            pick: tuple[float, int, int, int] | None = None  # (-regret, delta, item, batch)
+            for i in pending:
+                item = self.items[i]
+                options = sorted(
+                    (self.cost(state.key_with(b, i)) - state.costs[b], b)
+                    for b in self._candidates(state, i)
+                    if fits(self.cart, state.loads[b] + item.load)
+                )
+                alone = self.cost(item.locs)
+                if not options or alone < options[0][0]:
+                    options.insert(0, (alone, -1))
+                regret = options[1][0] - options[0][0] if len(options) > 1 else math.inf
+                key = (-regret, options[0][0], i, options[0][1])
+                if pick is None or key < pick:
+                    pick = key
+            assert pick is not None
+            _, _, i, target = pick
+            if target < 0:
                 empty = next((b for b, m in enumerate(state.members) if not m), None)
                 target = state.new_batch() if empty is None else empty
-            else:
-                target = best[1]
             state.add(target, i)
             touched.add(target)
-        return touched
+            pending.remove(i)

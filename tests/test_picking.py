@@ -337,3 +337,31 @@ def test_a_rejected_kick_is_rolled_back_exactly(hw: DistanceOracle) -> None:
         batcher._local_search(state, float("inf"), [j for b in kicked for j in state.members[b]])
         state.rollback()
         assert snapshot(state) == before and state.where == where
+
+
+def test_a_cart_too_many_is_packed_away_by_displacing_a_smaller_order() -> None:
+    """Carts [6+3], [5], [5+1] of 10 units: the lone 5 fits nowhere, so it displaces the 1 from
+    [5+1], which then fits on [6+3]; two full carts, where local search alone is stuck at three
+    (every single move or swap leaves three carts)."""
+    from picking.batching import Batcher, Item
+    from picking.model import Load
+
+    sizes = [6, 3, 5, 5, 1]
+    items = [
+        Item(Load(units=u, orders=1), frozenset({k}), (float(k), 0.0)) for k, u in enumerate(sizes)
+    ]
+
+    def cost(locs: frozenset[int]) -> int:
+        return 100 + len(locs) if locs else 0  # a fixed walk per cart
+
+    cart = Cart(capacity_units=10)
+    stuck = Batcher(items, cart, cost, seed=1)
+    state = stuck._rebuild([[0, 1], [2], [3, 4]])
+    stuck._local_search(state, float("inf"))
+    assert sum(1 for m in state.members if m) == 3
+
+    result = Batcher(items, cart, cost, seed=1).solve(
+        deadline=float("inf"), max_iterations=0, initial=[[0, 1], [2], [3, 4]]
+    )
+    assert sorted(sorted(b) for b in result.batches) == [[0, 1, 4], [2, 3]]
+    assert result.distance_mm == 2 * 100 + 5
