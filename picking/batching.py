@@ -228,6 +228,11 @@ class Batcher:
         self.has_due = any(item.due_s is not None for item in items)
         points = np.array([item.point for item in items], dtype=float).reshape(-1, 2)
         self._points = points
+        self._units_only = cart.capacity_units > 0 and cart == Cart(
+            capacity_units=cart.capacity_units,
+            tote_units=cart.tote_units,
+            orders_may_span_totes=cart.orders_may_span_totes,
+        )
         #: No plan has fewer carts than the orders' summed share of one, rounded up.
         self._fewest_carts = math.ceil(
             self._share(sum((item.load for item in items), start=Load())) - 1e-9
@@ -477,7 +482,7 @@ class Batcher:
         best_delta = 0
         best_move: tuple[int, int | None] | None = None
         for b in self._candidates(state, i):
-            if fits(self.cart, state.loads[b] + item.load):
+            if self._fits(state.loads[b], item.load):
                 key = state.key_with(b, i)
                 delta = self.cost(key) - state.costs[b] - gain_out
                 if self.has_due:
@@ -486,8 +491,8 @@ class Batcher:
                     best_delta, best_move = delta, (b, None)
             for j in state.members[b]:
                 other = self.items[j]
-                if not fits(self.cart, state.loads[a] - item.load + other.load) or not fits(
-                    self.cart, state.loads[b] - other.load + item.load
+                if not self._fits(state.loads[a], other.load, item.load) or not self._fits(
+                    state.loads[b], item.load, other.load
                 ):
                     continue
                 rise_a = self.cost(without_i | other.locs) - state.costs[a]
@@ -523,6 +528,17 @@ class Batcher:
         for i, b in undo:
             state.add(b, i)
         return penalty
+
+    def _fits(self, load: Load, add: Load, remove: Load | None = None) -> bool:
+        """Whether a batch of ``load`` still fits on a cart with ``add`` on and ``remove`` off.
+
+        Most carts limit units only; for them this is one integer sum (it runs for every move
+        and swap the local search weighs).
+        """
+        if self._units_only:
+            units = load.units + add.units - (remove.units if remove is not None else 0)
+            return units <= self.cart.capacity_units
+        return fits(self.cart, load + add if remove is None else load + add - remove)
 
     def _share(self, load: Load) -> float:
         """The share of a cart ``load`` takes up, by its tightest limit."""
@@ -563,7 +579,7 @@ class Batcher:
             item = self.items[i]
             best: tuple[int, int, int | None] | None = None
             for b in others:
-                if fits(self.cart, state.loads[b] + item.load):
+                if self._fits(state.loads[b], item.load):
                     delta = self.cost(state.key_with(b, i)) - state.costs[b]
                     if best is None or delta < best[0]:
                         best = (delta, b, None)
@@ -572,8 +588,8 @@ class Batcher:
                 for b in others:
                     for j in state.members[b]:
                         other = self.items[j].load
-                        if self._share(other) >= share or not fits(
-                            self.cart, state.loads[b] - other + item.load
+                        if self._share(other) >= share or not self._fits(
+                            state.loads[b], item.load, other
                         ):
                             continue
                         delta = self.cost(state.key_without(b, j) | item.locs) - state.costs[b]
@@ -638,7 +654,7 @@ class Batcher:
                 options = sorted(
                     (self.cost(state.key_with(b, i)) - state.costs[b], b)
                     for b in self._candidates(state, i)
-                    if fits(self.cart, state.loads[b] + item.load)
+                    if self._fits(state.loads[b], item.load)
                 )
                 alone = self.cost(item.locs)
                 if not options or alone < options[0][0]:

@@ -323,28 +323,26 @@ class SingleBlockPricer:
             from_front, from_back = 2 * (hi - front_y), 2 * (back_y - lo)
             leave_gap = 2 * (length - gap) if gap else _INF
             if flags == _AISLE | _PICKS:
-                # Cross-aisle edges from the previous column, 0 or 2 per junction (1 when odd).
-                closed = min(closed, front, back, joined)
-                front, back = min(front, joined) + 2 * step, min(back, joined) + 2 * step
-                joined, apart, odd = joined + 4 * step, apart + 4 * step, odd + 2 * step
+                # Cross-aisle edges from the previous column: 0 or 2 per junction, 1 when odd.
+                # (Finishing before this aisle is no option, so "finished" is not carried.)
+                two = 2 * step
+                f = (front if front < joined else joined) + two
+                b = (back if back < joined else joined) + two
+                j, a, o = joined + 2 * two, apart + 2 * two, odd + two
                 # The aisle: through once, twice, from the front, from the back, or both ends
                 # leaving the largest gap.
-                side = min(from_front, from_back, leave_gap)
-                before = min(empty, front, back, joined, apart)
-                empty, closed, front, back, joined, apart, odd = (
-                    _INF,
-                    _INF,
-                    min(empty, front) + from_front,
-                    min(empty, back) + from_back,
-                    min(before + 2 * length, odd + length, joined + side),
-                    min(
-                        min(empty, front, back) + leave_gap,
-                        front + from_back,
-                        back + from_front,
-                        apart + side,
-                    ),
-                    min(before + length, odd + side),
-                )
+                side = from_front if from_front < from_back else from_back
+                if leave_gap < side:
+                    side = leave_gap
+                ef = empty if empty < f else f
+                eb = empty if empty < b else b
+                efb = ef if ef < b else b
+                before = min(efb, j, a)
+                empty = closed = _INF
+                front, back = ef + from_front, eb + from_back
+                joined = min(before + 2 * length, o + length, j + side)
+                apart = min(efb + leave_gap, f + from_back, b + from_front, a + side)
+                odd = min(before + length, o + side)
                 continue
             live = {
                 s: v
