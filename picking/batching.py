@@ -60,6 +60,9 @@ LIGHT_OF = 3
 #: than the lower bound; and how many orders such a try may place (or displace) at most.
 ELIMINATION_SHARE = 0.05
 ELIMINATION_STEPS = 200
+#: Batches (nearest by centroid) an order may go to when a cart is being done without, in
+#: waves with more carts than this (every batch, below).
+ELIMINATION_BATCHES = 60
 #: Start of the acceptance threshold, as a share of the best cost; it falls linearly to 0.
 THRESHOLD_START = 0.01
 
@@ -572,20 +575,28 @@ class Batcher:
         others = [b for b in live if b != victim]
         changed: set[int] = set()
         for _ in range(ELIMINATION_STEPS):
-            if not pending:
+            if not pending or time.monotonic() >= deadline:
                 break
             pending.sort(key=lambda i: (self._share(self.items[i].load), i))
             i = pending.pop()
             item = self.items[i]
+            near = others
+            if len(others) > ELIMINATION_BATCHES:
+                x, y = item.point
+                near = heapq.nsmallest(
+                    ELIMINATION_BATCHES,
+                    others,
+                    key=lambda b: abs(state.centroid(b)[0] - x) + abs(state.centroid(b)[1] - y),
+                )
             best: tuple[int, int, int | None] | None = None
-            for b in others:
+            for b in near:
                 if self._fits(state.loads[b], item.load):
                     delta = self.cost(state.key_with(b, i)) - state.costs[b]
                     if best is None or delta < best[0]:
                         best = (delta, b, None)
             if best is None:
                 share = self._share(item.load)
-                for b in others:
+                for b in near:
                     for j in state.members[b]:
                         other = self.items[j].load
                         if self._share(other) >= share or not self._fits(
