@@ -3,7 +3,7 @@
 Batching and bin selection ask for the same bin sets again and again (a move tried, undone, tried
 from the other side), so every answer is cached by the set of bin locations. On rectangular
 layouts with up to three cross aisles the price is exact: in one block Ratliff and Rosenthal's DP
-(:mod:`routing.single_block`, about 0.05 ms for a 45-bin batch), in two the column DP of
+(:mod:`routing.single_block`, 0.02-0.07 ms a batch), in two the column DP of
 :mod:`routing.ladder` (3 ms for 30 picks). With more cross aisles that DP takes 70-400 ms
 for 10-30 picks (5 cross aisles, 100 aisles), far too slow to price thousands of candidate
 batches, so there, as on graph layouts, the price is Held-Karp for short lists and a short local

@@ -7,8 +7,9 @@ of the current aisle, whether each is on the walk yet, and whether they are join
 at most 19 states per aisle (7 for a closed walk), so the length is a short loop over
 precomputed transition tables, or for a closed walk a few ``min`` calls per aisle.
 :func:`routing.ladder.route_length` solves the same problem for any number of cross aisles and
-also returns the visiting order, but its general plug DP costs about 0.6 ms for a 45-bin batch
-where this needs 0.03-0.05 ms; order batching prices thousands of batches per second.
+also returns the visiting order, but its general plug DP takes 6-8x as long (0.15-0.4 ms a
+batch against 0.02-0.07 ms, ``benchmarks/results/pricing.md``); order batching prices thousands
+of batches per second.
 
 Start and end are points on a cross aisle, equal (a closed walk) or not (an open walk, whose two
 ends keep odd degree). Aisles without picks are dropped except the nearest on either side of a
