@@ -365,3 +365,37 @@ def test_a_cart_too_many_is_packed_away_by_displacing_a_smaller_order() -> None:
     )
     assert sorted(sorted(b) for b in result.batches) == [[0, 1, 4], [2, 3]]
     assert result.distance_mm == 2 * 100 + 5
+
+
+def test_the_units_only_fit_check_agrees_with_the_full_one() -> None:
+    """Batcher._fits (one integer sum for carts limiting units only) answers as model.fits."""
+    from picking.batching import Batcher, Item
+    from picking.model import Load
+
+    rng = random.Random(5)
+    loads = [Load(units=rng.randint(0, 40), orders=1, lines=rng.randint(1, 5)) for _ in range(60)]
+    items = [Item(load, frozenset({k}), (0.0, 0.0)) for k, load in enumerate(loads)]
+    for cart in (Cart(capacity_units=50), Cart(capacity_units=50, max_lines=6)):
+        batcher = Batcher(items, cart, lambda locs: len(locs))
+        for _ in range(500):
+            load, add, remove = rng.sample(loads, 3)
+            batch = load + remove  # ``remove`` is on the batch
+            assert batcher._fits(batch, add, remove) == fits(cart, batch + add - remove)
+            assert batcher._fits(batch, add) == fits(cart, batch + add)
+
+
+def test_doing_without_a_cart_changes_nothing_past_the_deadline() -> None:
+    """Past its deadline the attempt is rolled back: every order stays where it was."""
+    from picking.batching import Batcher, Item
+    from picking.model import Load
+
+    items = [
+        Item(Load(units=u, orders=1), frozenset({k}), (float(k), 0.0))
+        for k, u in enumerate([6, 3, 5, 5, 1])
+    ]
+    batcher = Batcher(items, Cart(capacity_units=10), lambda locs: 100 + len(locs) if locs else 0)
+    state = batcher._rebuild([[0, 1], [2], [3, 4]])
+    assert not batcher._eliminate(state, deadline=0.0)
+    assert sorted(sorted(m) for m in state.members if m) == [[0, 1], [2], [3, 4]]
+    assert batcher._eliminate(state, deadline=float("inf"))
+    assert sorted(sorted(m) for m in state.members if m) == [[0, 1, 4], [2, 3]]
