@@ -19,8 +19,9 @@ the batches over the pickers (:mod:`picking.model`).
   search runs again; a worse plan is accepted while it stays within a threshold that shrinks
   over the run, and the best plan is kept; a rejected kick is undone from a journal of the
   batches it changed. A share of the iterations tries again to do without a cart. Where
-  prices are exact, a swap is ruled out before its second side is priced when the bound
-  c(B - j + i) >= c(B - j) already makes it no better (pricing is most of the time). The
+  prices are exact, a route through more bins is never shorter, so a move or swap is ruled out
+  before it is priced when c(A - i + j) >= c(A - i) and c(B - j + i) >= c(B - j) already make
+  it no better (pricing is most of the time). The
   search is anytime: it stops at the deadline or the iteration cap and returns the best plan
   found, the same for the same seed when the cap ends it.
 """
@@ -485,7 +486,8 @@ class Batcher:
         best_delta = 0
         best_move: tuple[int, int | None] | None = None
         for b in self._candidates(state, i):
-            if self._fits(state.loads[b], item.load):
+            # Prices never fall as bins are added, so moving i saves at most gain_out.
+            if self._fits(state.loads[b], item.load) and not (prune and -gain_out >= best_delta):
                 key = state.key_with(b, i)
                 delta = self.cost(key) - state.costs[b] - gain_out
                 if self.has_due:
@@ -498,10 +500,12 @@ class Batcher:
                     state.loads[b], item.load, other.load
                 ):
                     continue
-                rise_a = self.cost(without_i | other.locs) - state.costs[a]
                 without_j = state.key_without(b, j)
-                if prune and rise_a + self.cost(without_j) - state.costs[b] >= best_delta:
-                    # b - j + i costs at least b - j (a route through more bins is no shorter)
+                fall_b = self.cost(without_j) - state.costs[b]
+                if prune and fall_b - gain_out >= best_delta:
+                    continue  # a - i + j costs at least a - i, and b - j + i at least b - j
+                rise_a = self.cost(without_i | other.locs) - state.costs[a]
+                if prune and rise_a + fall_b >= best_delta:
                     continue
                 delta = rise_a + self.cost(without_j | item.locs) - state.costs[b]
                 if self.has_due:
