@@ -159,9 +159,9 @@ def _needs_weight(cart: Cart) -> bool:
     return cart.capacity_weight_kg > 0 or (cart.totes > 0 and cart.tote_weight_kg > 0)
 
 
-def fits(cart: Cart, load: Load) -> bool:
-    """Whether ``load`` (one order, or a batch summed) fits on one cart."""
-    limits = (
+def limits(cart: Cart, load: Load) -> tuple[tuple[float, float], ...]:
+    """Every (limit of ``cart``, what ``load`` uses of it) pair; a limit of 0 means none."""
+    return (
         (cart.totes, load.totes),
         (cart.capacity_units, load.units),
         (cart.capacity_volume_l, load.volume_l),
@@ -169,7 +169,11 @@ def fits(cart: Cart, load: Load) -> bool:
         (cart.max_orders, load.orders),
         (cart.max_lines, load.lines),
     )
-    return all(cap <= 0 or used <= cap + 1e-9 for cap, used in limits)
+
+
+def fits(cart: Cart, load: Load) -> bool:
+    """Whether ``load`` (one order, or a batch summed) fits on one cart."""
+    return all(cap <= 0 or used <= cap + 1e-9 for cap, used in limits(cart, load))
 
 
 def order_fits(cart: Cart, load: Load) -> bool:
