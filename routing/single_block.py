@@ -246,9 +246,8 @@ class SingleBlockPricer:
             for a in (i, i if i < len(xs) and xs[i] == x else i - 1):
                 if 0 <= a < len(xs):
                     base.setdefault(xs[a], 0)
-        aisle_at = {x: a for a, x in enumerate(xs)}
-        self._base = {x: flags | (_AISLE if x in aisle_at else 0) for x, flags in base.items()}
-        self._aisle_at = aisle_at
+        aisles = set(xs)
+        self._base = {x: flags | (_AISLE if x in aisles else 0) for x, flags in base.items()}
         self._closed = start == end
         #: The walk through no point: along the cross aisle, or through the best aisle.
         self.empty_length = (
