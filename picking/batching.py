@@ -102,6 +102,9 @@ class _State:
         self.keys: list[frozenset[int]] = []
         self.costs: list[int] = []
         self.sums: list[list[float]] = []
+        #: Per batch, its locations and price without one of its items (see :meth:`without`).
+        self._without: list[dict[int, tuple[frozenset[int], int]]] = []
+        self._centres: list[tuple[float, float] | None] = []  # centroids, None until asked
         # Batches as they were before the first change since checkpoint() (None: no journal).
         self._journal: dict[int, tuple[set[int], Load, Counter[int], frozenset[int], int,
                                        list[float]]] | None = None  # fmt: skip
@@ -118,14 +121,21 @@ class _State:
         del self.members[self._journal_size :], self.loads[self._journal_size :]
         del self.locs[self._journal_size :], self.keys[self._journal_size :]
         del self.costs[self._journal_size :], self.sums[self._journal_size :]
+        del self._without[self._journal_size :], self._centres[self._journal_size :]
         for b, (members, load, locs, key, cost, sums) in journal.items():
             if b >= self._journal_size:
                 continue
             self.members[b], self.loads[b], self.locs[b] = members, load, locs
             self.keys[b], self.costs[b], self.sums[b] = key, cost, sums
+            self._changed(b)
             for i in members:
                 self.where[i] = b
         self.checkpoint()
+
+    def _changed(self, b: int) -> None:
+        """Forget what was remembered of batch ``b``, which is about to change."""
+        self._without[b] = {}
+        self._centres[b] = None
 
     def _touch(self, b: int) -> None:
         journal = self._journal
@@ -145,6 +155,8 @@ class _State:
         self.keys.append(frozenset())
         self.costs.append(0)
         self.sums.append([0.0, 0.0])
+        self._without.append({})
+        self._centres.append(None)
         return len(self.members) - 1
 
     def key_with(self, b: int, i: int) -> frozenset[int]:
@@ -155,9 +167,22 @@ class _State:
         gone = {x for x in self.items[i].locs if counts[x] == 1}
         return self.keys[b] - gone if gone else self.keys[b]
 
+    def without(self, b: int, i: int) -> tuple[frozenset[int], int]:
+        """Batch ``b``'s locations without item ``i``, and their price (0 for no item left);
+        remembered until ``b`` changes (local search asks for the same ones for every order it
+        weighs against ``b``).
+        """
+        memo = self._without[b]
+        known = memo.get(i)
+        if known is None:
+            key = self.key_without(b, i)
+            known = memo[i] = (key, self.cost_of(key) if len(self.members[b]) > 1 else 0)
+        return known
+
     def add(self, b: int, i: int, key: frozenset[int] | None = None) -> None:
         item = self.items[i]
         self._touch(b)
+        self._changed(b)
         self.members[b].add(i)
         self.where[i] = b
         self.loads[b] = self.loads[b] + item.load
@@ -171,14 +196,15 @@ class _State:
         b = self.where[i]
         item = self.items[i]
         self._touch(b)
-        key = self.key_without(b, i)
+        key, cost = self.without(b, i)
+        self._changed(b)
         self.members[b].discard(i)
         self.where[i] = -1
         self.loads[b] = self.loads[b] - item.load
         self.locs[b].subtract(item.locs)
         self.locs[b] = +self.locs[b]
         self.keys[b] = key
-        self.costs[b] = self.cost_of(key) if self.members[b] else 0
+        self.costs[b] = cost if self.members[b] else 0
         self.sums[b][0] -= item.point[0]
         self.sums[b][1] -= item.point[1]
         if not self.members[b]:
@@ -190,6 +216,8 @@ class _State:
         """Move every item of batch ``b`` into batch ``a``, whose locations become ``key``."""
         self._touch(a)
         self._touch(b)
+        self._changed(a)
+        self._changed(b)
         for i in self.members[b]:
             self.where[i] = a
         self.members[a] |= self.members[b]
@@ -203,8 +231,11 @@ class _State:
         self.costs[b], self.sums[b] = 0, [0.0, 0.0]
 
     def centroid(self, b: int) -> tuple[float, float]:
-        n = len(self.members[b])
-        return (self.sums[b][0] / n, self.sums[b][1] / n)
+        centre = self._centres[b]
+        if centre is None:
+            n = len(self.members[b])
+            centre = self._centres[b] = (self.sums[b][0] / n, self.sums[b][1] / n)
+        return centre
 
     @property
     def distance(self) -> int:
@@ -478,9 +509,8 @@ class Batcher:
         """Apply the best improving relocation or swap of item ``i``; the batches it touched."""
         a = state.where[i]
         item = self.items[i]
-        without_i = state.key_without(a, i)
-        remaining = len(state.members[a]) - 1
-        gain_out = state.costs[a] - (self.cost(without_i) if remaining else 0)
+        without_i, cost_without_i = state.without(a, i)
+        gain_out = state.costs[a] - cost_without_i
         base_penalty = self.penalty(state) if self.has_due else 0
         prune = self.monotone and not self.has_due
         best_delta = 0
@@ -500,8 +530,8 @@ class Batcher:
                     state.loads[b], item.load, other.load
                 ):
                     continue
-                without_j = state.key_without(b, j)
-                fall_b = self.cost(without_j) - state.costs[b]
+                without_j, cost_without_j = state.without(b, j)
+                fall_b = cost_without_j - state.costs[b]
                 if prune and fall_b - gain_out >= best_delta:
                     continue  # a - i + j costs at least a - i, and b - j + i at least b - j
                 rise_a = self.cost(without_i | other.locs) - state.costs[a]

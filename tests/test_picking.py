@@ -339,6 +339,40 @@ def test_a_rejected_kick_is_rolled_back_exactly(hw: DistanceOracle) -> None:
         assert snapshot(state) == before and state.where == where
 
 
+def test_what_a_batch_remembers_follows_every_change(hw: DistanceOracle) -> None:
+    """Prices without one order and centroids, remembered per batch, match a fresh computation
+    after kicks, local search, eliminations, rollbacks and kept changes."""
+    from picking.batching import Batcher
+    from picking.pricing import RouteCoster
+    from picking.wave import _items, _serve, _Stock
+
+    wave = random_wave(hw, random.Random(5), 30, Cart(capacity_units=20))
+    stock = _Stock(hw, wave.stock)
+    depot = hw.depot_location("DEPOT")
+    lines, _, planned = _serve(hw, wave, stock, depot)
+    items = _items(hw, wave, planned, lines)
+    coster = RouteCoster(hw, depot, depot)
+    batcher = Batcher(items, wave.cart, coster, seed=4)
+    state = batcher._savings()
+    rng = random.Random(6)
+    for step in range(40):
+        state.checkpoint()
+        if step % 5 == 0:
+            batcher._eliminate(state, float("inf"))
+        kicked = batcher._kick(state)
+        batcher._local_search(state, float("inf"), [j for b in kicked for j in state.members[b]])
+        if rng.random() < 0.5:
+            state.rollback()
+        for b, members in enumerate(state.members):
+            if not members:
+                continue
+            n = len(members)
+            assert state.centroid(b) == (state.sums[b][0] / n, state.sums[b][1] / n)
+            for i in members:
+                key = frozenset(x for j in members - {i} for x in items[j].locs)
+                assert state.without(b, i) == (key, coster(key) if n > 1 else 0)
+
+
 def test_a_cart_too_many_is_packed_away_by_displacing_a_smaller_order() -> None:
     """Carts [6+3], [5], [5+1] of 10 units: the lone 5 fits nowhere, so it displaces the 1 from
     [5+1], which then fits on [6+3]; two full carts, where local search alone is stuck at three
