@@ -335,6 +335,7 @@ def improve(
     max_iterations: int | None = None,
     stall: int | None = None,
     target: int | None = None,
+    trajectories: int | None = None,
 ) -> tuple[Order, int]:
     """Improve a route by iterated local search until a stopping rule fires.
 
@@ -375,6 +376,9 @@ def improve(
     target
         Stop as soon as the best cost is at most this many millimetres, e.g. a known lower bound,
         which proves the route optimal; ``None`` for no target.
+    trajectories
+        Search trajectories; ``None`` (the default) means :data:`_TRAJECTORIES`, 1 searches
+        from ``order`` only, for a quick estimate.
 
     Returns
     -------
@@ -392,6 +396,10 @@ def improve(
         stall = max(_MIN_STALL, _STALL_PER_NODE * len(order))
     if stall < 0:
         raise InvalidInput.single("stall", f"must be non-negative, got {stall}")
+    if trajectories is None:
+        trajectories = _TRAJECTORIES
+    if trajectories < 1:
+        raise InvalidInput.single("trajectories", f"must be at least 1, got {trajectories}")
     nodes = np.array([start, *order, end], dtype=np.intp)
     cost = _path_cost(mat, nodes)
     m = nodes.shape[0]
@@ -410,7 +418,7 @@ def improve(
     rng = np.random.default_rng(seed)
     starts = [list(range(m))] + [
         _randomised_nearest_neighbour(local, 0, m - 1, rng).tolist()
-        for _ in range(_TRAJECTORIES - 1)
+        for _ in range(trajectories - 1)
     ]
     path, best = oropt.search(
         local.tolist(),

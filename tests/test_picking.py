@@ -401,6 +401,37 @@ def test_a_cart_too_many_is_packed_away_by_displacing_a_smaller_order() -> None:
     assert result.distance_mm == 2 * 100 + 5
 
 
+def test_prices_beyond_the_exact_dp_are_routes_close_to_the_shortest() -> None:
+    """With more cross aisles than batches are priced exactly for, a batch's price is a quick
+    search (one trajectory): never below the shortest route (the ladder DP), and close to it."""
+    from picking.pricing import RouteCoster
+    from routing.ladder import route_length
+
+    oracle = DistanceOracle(henn_waescher(aisles=6, cross_aisles=5))
+    rect = oracle.rectangular
+    assert rect is not None
+    depot = oracle.depot_location("DEPOT")
+    point = (rect.depot_cross[depot - oracle.n_bins], rect.depot_x_mm[depot - oracle.n_bins])
+    coster = RouteCoster(oracle, depot, depot)
+    assert not coster.exact
+    rng = random.Random(9)
+    gaps = []
+    for _ in range(10):
+        locs = sorted(rng.sample(range(oracle.n_bins), rng.randint(12, 16)))
+        solved = route_length(
+            rect.ladder,
+            [rect.bin_aisle[x] for x in locs],
+            [rect.bin_y_mm[x] for x in locs],
+            point,
+            point,
+        )
+        assert solved is not None
+        price = coster(locs)
+        assert price >= solved[0]
+        gaps.append(price / solved[0] - 1)
+    assert sum(gaps) / len(gaps) < 0.03
+
+
 def test_the_units_only_fit_check_agrees_with_the_full_one() -> None:
     """Batcher._fits (one integer sum for carts limiting units only) answers as model.fits."""
     from picking.batching import Batcher, Item

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import time
 from typing import Any
@@ -398,6 +399,38 @@ def test_improve_rejects_negative_stall() -> None:
     mat = manhattan_instance(np.random.default_rng(55), 6)
     with pytest.raises(InvalidInput):
         tsp.improve(mat, 0, 0, (1, 2, 3, 4, 5), deadline=time.monotonic() + 5, seed=0, stall=-1)
+
+
+def test_improve_with_one_trajectory() -> None:
+    """A single trajectory (the quick estimate batching prices with) returns valid, never-worse
+    routes, equal to the optimum on most small instances; fewer than one is refused by name."""
+    rng = np.random.default_rng(57)
+    hits = 0
+    for _ in range(20):
+        mat, start, end = random_instance(rng, 9, symmetric=True, closed=True)
+        seed_order = tsp.nearest_neighbour(mat, start, end)
+        order, cost = tsp.improve(
+            mat,
+            start,
+            end,
+            seed_order,
+            deadline=math.inf,
+            seed=0,
+            max_iterations=30,
+            trajectories=1,
+        )
+        assert is_valid_order(mat, start, end, order)
+        assert (
+            cost
+            == tsp.route_cost(mat, start, end, order)
+            <= tsp.route_cost(mat, start, end, seed_order)
+        )
+        hits += cost == tsp.held_karp(mat, start, end)[1]
+    assert hits >= 16
+    mat = manhattan_instance(np.random.default_rng(58), 6)
+    with pytest.raises(InvalidInput) as caught:
+        tsp.improve(mat, 0, 0, (1, 2, 3, 4, 5), deadline=math.inf, seed=0, trajectories=0)
+    assert "trajectories" in str(caught.value)
 
 
 def test_improve_is_deterministic_under_the_stall_rule() -> None:
