@@ -10,6 +10,14 @@ run here on the same random bin sets in the Henn-Waescher and Muter-Oencan geome
 priced by one and then the other so that both see the same machine load, and the lengths must be
 equal to the millimetre (the run fails otherwise). Reported: the median time per set of each and
 their ratio, per batch size.
+
+Beyond the exact DP (the 100,000-bin warehouse of ``benchmarks.layouts``, five cross aisles), a
+batch of more than :data:`picking.pricing.EXACT_GRAPH_BINS` bins is priced by a short search
+from the nearest-neighbour route (:func:`routing.tsp.improve`, one kick). A second table prices
+random bin sets there with one search trajectory (what :class:`picking.pricing.RouteCoster`
+uses on rectangular layouts) and with four (the routing default), against a long search (300
+kicks, four trajectories): median time per price, and mean and worst excess over the long
+search's length.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.layouts import henn_waescher
+from benchmarks.layouts import henn_waescher, large_warehouse
 from benchmarks.picking_bench import muter_oencan
+from picking.pricing import GRAPH_SEARCH_ITERATIONS
+from routing import tsp
 from routing.ladder import route_length
 from routing.oracle import DistanceOracle
 from routing.single_block import SingleBlockPricer
@@ -33,6 +43,11 @@ RESULTS = Path(__file__).parent / "results" / "pricing.md"
 #: Bins per priced set, and sets per size.
 SIZES = (10, 20, 45, 90)
 SETS = 300
+#: The same for the search prices beyond the exact DP, and the trajectories compared.
+SEARCH_SIZES = (15, 30, 45)
+SEARCH_SETS = 60
+TRAJECTORIES = (1, 4)
+REFERENCE_KICKS = 300
 
 
 @dataclass
@@ -75,7 +90,59 @@ def measure(name: str, oracle: DistanceOracle, rng: random.Random, sets: int) ->
     return rows
 
 
-def write(path: Path, rows: list[Row], sets: int) -> None:
+@dataclass
+class SearchRow:
+    bins: int
+    trajectories: int
+    median_us: float
+    mean_excess: float
+    worst_excess: float
+
+
+def measure_search(oracle: DistanceOracle, rng: random.Random, sets: int) -> list[SearchRow]:
+    """Search prices with each of :data:`TRAJECTORIES` against a long search, per size."""
+    depot = oracle.depot_location(oracle.depot_ids[0])
+    rows = []
+    for size in SEARCH_SIZES:
+        times: dict[int, list[float]] = {t: [] for t in TRAJECTORIES}
+        excess: dict[int, list[float]] = {t: [] for t in TRAJECTORIES}
+        for _ in range(sets):
+            chosen = sorted(rng.sample(range(oracle.n_bins), size))
+            lengths = {}
+            for t in TRAJECTORIES:
+                t0 = time.perf_counter()
+                matrix = oracle.matrix([depot, depot, *chosen])
+                start = tsp.nearest_neighbour(matrix, 0, 1)
+                lengths[t] = tsp.improve(
+                    matrix,
+                    0,
+                    1,
+                    start,
+                    deadline=float("inf"),
+                    seed=0,
+                    max_iterations=GRAPH_SEARCH_ITERATIONS,
+                    trajectories=t,
+                )[1]
+                times[t].append(time.perf_counter() - t0)
+            reference = tsp.improve(
+                matrix, 0, 1, start, deadline=float("inf"), seed=0, max_iterations=REFERENCE_KICKS
+            )[1]
+            for t in TRAJECTORIES:
+                excess[t].append(lengths[t] / reference - 1)
+        for t in TRAJECTORIES:
+            rows.append(
+                SearchRow(
+                    size,
+                    t,
+                    1e6 * statistics.median(times[t]),
+                    statistics.mean(excess[t]),
+                    max(excess[t]),
+                )
+            )
+    return rows
+
+
+def write(path: Path, rows: list[Row], sets: int, search: list[SearchRow]) -> None:
     lines = [
         "# Batch-pricing benchmark",
         "",
@@ -93,6 +160,23 @@ def write(path: Path, rows: list[Row], sets: int) -> None:
             f"| {r.geometry} | {r.bins} | {r.single_us:.1f} | {r.ladder_us:.1f} | "
             f"{r.ladder_us / r.single_us:.1f}x |"
         )
+    lines += [
+        "",
+        "## Beyond the exact DP: search prices",
+        "",
+        f"100,000-bin warehouse (five cross aisles), {SEARCH_SETS} random bin sets per size, each "
+        f"priced by a short search (nearest-neighbour route, {GRAPH_SEARCH_ITERATIONS} kick) with "
+        f"each number of trajectories, against a long search ({REFERENCE_KICKS} kicks, four "
+        "trajectories). Batching prices with one trajectory on rectangular layouts.",
+        "",
+        "| bins per set | trajectories | median µs | mean excess | worst excess |",
+        "|---|---|---|---|---|",
+    ]
+    for q in search:
+        lines.append(
+            f"| {q.bins} | {q.trajectories} | {q.median_us:.0f} | "
+            f"{100 * q.mean_excess:.2f} % | {100 * q.worst_excess:.2f} % |"
+        )
     lines.append("")
     path.write_text("\n".join(lines))
 
@@ -105,7 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(2026)
     rows = measure("Henn-Waescher", DistanceOracle(henn_waescher()), rng, args.sets)
     rows += measure("Muter-Oencan", DistanceOracle(muter_oencan()), rng, args.sets)
-    write(args.out, rows, args.sets)
+    search = measure_search(DistanceOracle(large_warehouse()), rng, SEARCH_SETS)
+    write(args.out, rows, args.sets, search)
     print(args.out.read_text())
 
 

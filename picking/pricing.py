@@ -8,11 +8,12 @@ layouts with up to three cross aisles the price is exact: in one block Ratliff a
 for 10-30 picks (5 cross aisles, 100 aisles), far too slow to price thousands of candidate
 batches, so there, as on graph layouts, the price is Held-Karp for short lists and a short local
 search beyond (one kick). On rectangular layouts that search follows one trajectory, from the
-nearest-neighbour route: on the 100,000-bin warehouse it takes about 1 ms for 12-45 bins and
-comes out 1.3 % above a long search on average; four trajectories came within 0.4 % but took
-twice as long, and 1,000-order waves planned in 50 s with them walked 2-6 % further (mean 4.6 %,
-five paired runs on three waves): the search there is far from done, and pricing more
-candidates matters more than pricing each closely. Graph layouts keep the four of
+nearest-neighbour route: on the 100,000-bin warehouse it takes 0.7-1.7 ms for 15-45 bins and
+comes out 1.1-2.0 % above a long search on average, where four trajectories come within
+0.3-0.9 % but take 1.3-1.7x as long (``benchmarks/results/pricing.md``); 1,000-order waves
+planned in 50 s with four walked 2-6 % further (mean 4.6 %, five paired runs on three waves):
+the search there is far from done, and pricing more candidates matters more than pricing each
+closely. Graph layouts keep the four of
 :func:`routing.tsp.improve` (see :data:`RECTANGULAR_SEARCH_TRAJECTORIES`). A batch's final
 route is solved again in full by :func:`routing.route.solve`.
 """
