@@ -254,7 +254,7 @@ def test_health_and_cheap_reads_stay_fast_while_the_pool_is_saturated(
 def test_stop_reports_not_serving_finishes_calls_in_flight_and_refuses_new_ones(
     pooled: WarehouseServer, channel_to: grpc.Channel
 ) -> None:
-    """stop(grace): health goes NOT_SERVING, the running solve answers, new calls UNAVAILABLE."""
+    """stop(grace): health goes NOT_SERVING, the running solve answers, new calls are refused."""
     routing = routing_pb2_grpc.RoutingServiceStub(channel_to)
     in_flight = routing.PlanRoute.future(route_request(time_limit_s=1.5), timeout=30)
     watch = health_pb2_grpc.HealthStub(channel_to).Watch(
@@ -278,7 +278,9 @@ def test_stop_reports_not_serving_finishes_calls_in_flight_and_refuses_new_ones(
                 )
             except grpc.RpcError as error:
                 refused = error.code()
-    assert refused == grpc.StatusCode.UNAVAILABLE
+    # Refused with UNAVAILABLE, or with CANCELLED when gRPC core had already taken the call in
+    # but no handler had started it as shutdown began (grpc/grpc#41785): never answered.
+    assert refused in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     assert not in_flight.done()  # new calls were refused while this one was still running
     assert len(in_flight.result(timeout=30).stops) == 200
     stopping.join(timeout=30)
