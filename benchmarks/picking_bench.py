@@ -86,8 +86,8 @@ MAX_DP_UPDATES = 5_000_000_000
 QUICK_DP_UPDATES = 300_000_000
 #: Time of the long runs on 100-order waves, as a multiple of the time limit.
 LONG_FACTOR = 6.0
-#: Seeds of the extra runs at the default limit on those waves: runs differ by up to 1-1.5 %,
-#: so the comparison with the long runs takes the median of three.
+#: Seeds of the extra runs at the default limit on those waves: runs differ by up to 3 %, so
+#: the comparison with the long runs takes the median of three.
 REPEAT_SEEDS = (4, 5)
 #: Batches per wave priced by ``RouteCoster`` too, to check the vectorised route DP.
 PRICE_CHECK_SAMPLE = 200

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from picking.batching import Batcher
 from picking.model import Cart, Order, OrderLine, SkuSize, Timing, Wave, fits, order_load
 from picking.wave import Unserved, WavePlan, plan
 from routing import tsp
@@ -309,18 +310,22 @@ def test_invalid_waves_name_every_field(hw: DistanceOracle) -> None:
     } <= fields
 
 
-def test_a_rejected_kick_is_rolled_back_exactly(hw: DistanceOracle) -> None:
-    """The search undoes a rejected kick from its journal: every batch as it was."""
-    from picking.batching import Batcher, _State
+def batcher_for(hw: DistanceOracle, wave: Wave, seed: int) -> Batcher:
+    """The batcher :func:`picking.wave.plan` would start with on ``wave``, priced from DEPOT."""
     from picking.pricing import RouteCoster
     from picking.wave import _items, _serve, _Stock
 
-    wave = random_wave(hw, random.Random(11), 30, Cart(capacity_units=15))
-    stock = _Stock(hw, wave.stock)
     depot = hw.depot_location("DEPOT")
-    lines, _, planned = _serve(hw, wave, stock, depot)
+    lines, _, planned = _serve(hw, wave, _Stock(hw, wave.stock), depot)
     items = _items(hw, wave, planned, lines)
-    batcher = Batcher(items, wave.cart, RouteCoster(hw, depot, depot), seed=2)
+    return Batcher(items, wave.cart, RouteCoster(hw, depot, depot), seed=seed)
+
+
+def test_a_rejected_kick_is_rolled_back_exactly(hw: DistanceOracle) -> None:
+    """The search undoes a rejected kick from its journal: every batch as it was."""
+    from picking.batching import _State
+
+    batcher = batcher_for(hw, random_wave(hw, random.Random(11), 30, Cart(capacity_units=15)), 2)
     state = batcher._savings()
 
     def snapshot(s: _State) -> list[tuple[object, ...]]:
@@ -342,17 +347,8 @@ def test_a_rejected_kick_is_rolled_back_exactly(hw: DistanceOracle) -> None:
 def test_what_a_batch_remembers_follows_every_change(hw: DistanceOracle) -> None:
     """Prices without one order and centroids, remembered per batch, match a fresh computation
     after kicks, local search, eliminations, rollbacks and kept changes."""
-    from picking.batching import Batcher
-    from picking.pricing import RouteCoster
-    from picking.wave import _items, _serve, _Stock
-
-    wave = random_wave(hw, random.Random(5), 30, Cart(capacity_units=20))
-    stock = _Stock(hw, wave.stock)
-    depot = hw.depot_location("DEPOT")
-    lines, _, planned = _serve(hw, wave, stock, depot)
-    items = _items(hw, wave, planned, lines)
-    coster = RouteCoster(hw, depot, depot)
-    batcher = Batcher(items, wave.cart, coster, seed=4)
+    batcher = batcher_for(hw, random_wave(hw, random.Random(5), 30, Cart(capacity_units=20)), 4)
+    items, coster = batcher.items, batcher.cost
     state = batcher._savings()
     rng = random.Random(6)
     for step in range(40):
