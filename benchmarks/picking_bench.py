@@ -43,6 +43,17 @@ References, per instance:
   over 20,000 batches. ``--proven-only`` runs just these seven waves. With ``--quick`` the
   proof runs only on waves needing at most ``QUICK_DP_UPDATES`` state updates, and never beyond
   ``MAX_DP_UPDATES``; a wave left out says so in the table.
+* **Proven optimum by set partitioning** on the 100-order waves with at most
+  ``PARTITION_MAX_BATCHES`` capacity-feasible carts (Henn-Waescher at 30 and 45 items: 57,000
+  and a million carts; the other classes have 10^8 to 10^13), and on the 20-order waves as a
+  cross-check of the DP above (:func:`partition_optimum`): every such cart is enumerated and
+  priced as above (:func:`sweep_prices`), and HiGHS solves the LP "each order on exactly one
+  cart, at least as many carts as the units need". When its solution is integral it is the
+  optimum; otherwise a MIP over the carts of reduced cost below 0.1 % of the LP gives a
+  cover, and a second MIP over every cart whose reduced cost is within that cover's gap to the
+  LP bound (no cheaper cover can use another) proves the optimum. Independent of the planner's
+  search and of its own column generation (:mod:`picking.partition`), which never sees most
+  of these carts.
 * **Savings**: Clarke-Wright savings batching with optimal routes and no improvement step, the
   classic construction (the plan's own first step).
 * **FCFS + S-shape**: first-come-first-served carts, first bin by id, S-shape walks: the
@@ -65,6 +76,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import highspy
 import numpy as np
 import numpy.typing as npt
 
@@ -89,6 +101,13 @@ LONG_FACTOR = 6.0
 #: Seeds of the extra runs at the default limit on those waves: runs differ by up to 3 %, so
 #: the comparison with the long runs takes the median of three.
 REPEAT_SEEDS = (4, 5)
+#: Feasible carts up to which a 100-order wave's optimum is found by set partitioning over
+#: all of them (the Henn-Waescher waves at 30 and 45 items; the others have 10^8 and more).
+PARTITION_MAX_BATCHES = 2_000_000
+#: Time limit of each MIP of that proof, and the reduced cost (share of the LP bound) up to
+#: which carts enter the first MIP, which finds the cover the proof starts from.
+PARTITION_MIP_SECONDS = 600.0
+PARTITION_NEAR_SHARE = 0.001
 #: Batches per wave priced by ``RouteCoster`` too, to check the vectorised route DP.
 PRICE_CHECK_SAMPLE = 200
 
@@ -208,8 +227,34 @@ def ladder_prices(
 ) -> IntArray:
     """Shortest closed walk from the depot through every bin of each batch, in mm.
 
-    ``masks`` are batches as bit masks over ``order_locs`` (each order's bin locations). One
-    block (two cross aisles) with ``depot`` (a depot index) on the front cross aisle at the
+    ``masks`` are batches as bit masks over ``order_locs`` (each order's bin locations); see
+    :func:`sweep_prices` for the layouts it handles.
+    """
+    per_order = aisle_picks(rect, order_locs)
+    occupied = np.zeros((len(masks), per_order.shape[1]), dtype=np.int64)
+    for i in range(len(order_locs)):
+        occupied[(masks >> i) & 1 == 1] |= per_order[i]
+    return sweep_prices(rect, depot, occupied)
+
+
+def aisle_picks(rect: RectangularGraph, order_locs: Sequence[frozenset[int]]) -> IntArray:
+    """Each order's picks per aisle, as bit masks over the block's distinct bin depths."""
+    ys = sorted(set(rect.bin_y_mm))
+    if len(ys) > 62:
+        raise ValueError("aisle_picks keeps an aisle's picks in a 62-bit mask")
+    slot = {y: k for k, y in enumerate(ys)}
+    per_order = np.zeros((len(order_locs), len(rect.ladder.aisle_x_mm)), dtype=np.int64)
+    for i, locs in enumerate(order_locs):
+        for x in locs:
+            per_order[i, rect.bin_aisle[x]] |= 1 << slot[rect.bin_y_mm[x]]
+    return per_order
+
+
+def sweep_prices(rect: RectangularGraph, depot: int, occupied: IntArray) -> IntArray:
+    """Shortest closed walk from the depot through the picks of each batch, in mm.
+
+    ``occupied[b, a]`` holds batch ``b``'s picks in aisle ``a`` as made by :func:`aisle_picks`.
+    One block (two cross aisles) with ``depot`` (a depot index) on the front cross aisle at the
     first aisle: Ratliff & Rosenthal's DP, aisle by aisle from the left, vectorised over the
     batches. Each aisle is left empty (no picks), walked through once or twice, entered from
     the back or the front to its farthest pick, or from both ends leaving its largest gap
@@ -219,25 +264,14 @@ def ladder_prices(
     """
     aisle_x = rect.ladder.aisle_x_mm
     if len(rect.ladder.cross_y_mm) != 2:
-        raise ValueError("ladder_prices needs one block (two cross aisles)")
+        raise ValueError("sweep_prices needs one block (two cross aisles)")
     if rect.depot_cross[depot] != 0 or rect.depot_x_mm[depot] != aisle_x[0]:
-        raise ValueError("ladder_prices needs the depot at the front of the first aisle")
+        raise ValueError("sweep_prices needs the depot at the front of the first aisle")
     front, back = rect.ladder.cross_y_mm
     length = back - front
     ys = sorted(set(rect.bin_y_mm))
-    if len(ys) > 62:
-        raise ValueError("ladder_prices keeps an aisle's picks in a 62-bit mask")
-    slot = {y: k for k, y in enumerate(ys)}
     aisles = len(aisle_x)
-    # Picked positions per order and aisle, then per batch and aisle, as bit masks.
-    per_order = np.zeros((len(order_locs), aisles), dtype=np.int64)
-    for i, locs in enumerate(order_locs):
-        for x in locs:
-            per_order[i, rect.bin_aisle[x]] |= 1 << slot[rect.bin_y_mm[x]]
-    size = len(masks)
-    occupied = np.zeros((size, aisles), dtype=np.int64)
-    for i in range(len(order_locs)):
-        occupied[(masks >> i) & 1 == 1] |= per_order[i]
+    size = len(occupied)
     lowest = np.full((size, aisles), -1, dtype=np.int64)
     highest = np.full((size, aisles), -1, dtype=np.int64)
     widest = np.zeros((size, aisles), dtype=np.int64)  # largest gap between two picks
@@ -404,6 +438,133 @@ def proven_optimum(oracle: DistanceOracle, wave: Wave, max_updates: int) -> Proo
     return Proof(optimum, len(masks), updates, time.perf_counter() - started)
 
 
+@dataclass
+class Optimum:
+    """A wave's optimum by set partitioning over every feasible cart (None: not attempted, or
+    not proven), with the LP bound."""
+
+    optimum: int | None
+    lp_bound_mm: float | None
+    batches: int
+    integral_lp: bool
+    seconds: float
+
+
+def count_batches(units: Sequence[int], capacity: int) -> int:
+    """How many non-empty sets of orders fit on one cart (a subset-sum count)."""
+    ways = [1] + [0] * capacity
+    for u in units:
+        for load in range(capacity, u - 1, -1):
+            ways[load] += ways[load - u]
+    return sum(ways) - 1
+
+
+def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> Optimum:
+    """Least total distance of a random-storage wave, by set partitioning over every feasible
+    cart (see the module docstring); not attempted beyond ``max_batches`` carts."""
+    started = time.perf_counter()
+    rect = oracle.rectangular
+    if rect is None or wave.cart != Cart(capacity_units=wave.cart.capacity_units):
+        raise ValueError("partition_optimum needs a rectangular layout and a units-only cart")
+    n, cap = len(wave.orders), wave.cart.capacity_units
+    units = [sum(x.quantity for x in o.lines) for o in wave.orders]
+    count = count_batches(units, cap)
+    if count > max_batches:
+        return Optimum(None, None, count, False, time.perf_counter() - started)
+    members: list[int] = []  # every cart's orders, one cart after the other
+    sizes: list[int] = []
+    stack: list[tuple[int, int, tuple[int, ...]]] = [
+        (i, units[i], (i,)) for i in reversed(range(n))
+    ]
+    while stack:
+        last, load, batch = stack.pop()
+        members.extend(batch)
+        sizes.append(len(batch))
+        stack.extend(
+            (j, load + units[j], (*batch, j))
+            for j in reversed(range(last + 1, n))
+            if load + units[j] <= cap
+        )
+    flat = np.array(members, dtype=np.int64)
+    size = np.array(sizes, dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(size)[:-1]])
+    locs = [
+        frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in o.lines)
+        for o in wave.orders
+    ]
+    start = oracle.depot_location(oracle.depot_ids[0])
+    occupied = np.bitwise_or.reduceat(aisle_picks(rect, locs)[flat], first, axis=0)
+    costs = sweep_prices(rect, start - oracle.n_bins, occupied)
+    coster = RouteCoster(oracle, start, start)
+    for k in np.linspace(0, count - 1, min(count, PRICE_CHECK_SAMPLE)).astype(int):
+        cart = flat[first[k] : first[k] + size[k]]
+        union = frozenset().union(*(locs[i] for i in cart))
+        if coster(union) != costs[k]:
+            raise AssertionError(f"route DP {costs[k]} != RouteCoster {coster(union)}")
+    fewest = -(-sum(units) // cap)
+    # Rows: each order exactly once; at least the fewest carts (a valid cut that tightens the
+    # LP). Column k holds its orders and the cart row.
+    index = np.insert(flat, first + size, n).astype(np.int32)
+    column_start = np.concatenate([[0], np.cumsum(size + 1)]).astype(np.int32)
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = count, n + 1
+    model.col_cost_ = costs / 1000
+    model.col_lower_, model.col_upper_ = np.zeros(count), np.ones(count)
+    model.row_lower_ = np.array([1.0] * n + [float(fewest)])
+    model.row_upper_ = np.array([1.0] * n + [highspy.kHighsInf])
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_, model.a_matrix_.index_ = column_start, index
+    model.a_matrix_.value_ = np.ones(len(index))
+    highs = _highs()
+    highs.passModel(model)
+    highs.run()
+    bound = highs.getInfo().objective_function_value * 1000
+    x = np.asarray(highs.getSolution().col_value)
+    reduced = np.asarray(highs.getSolution().col_dual) * 1000
+    integral = bool(np.all((x < 1e-6) | (x > 1 - 1e-6)))
+
+    def best_cover(columns: npt.NDArray[np.int64]) -> int | None:
+        """The least cost of an exact cover by ``columns`` (None: not proven in the time)."""
+        sub = highspy.HighsLp()
+        sub.num_col_, sub.num_row_ = len(columns), n + 1
+        sub.col_cost_ = costs[columns] / 1000
+        sub.col_lower_, sub.col_upper_ = np.zeros(len(columns)), np.ones(len(columns))
+        sub.row_lower_, sub.row_upper_ = model.row_lower_, model.row_upper_
+        sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        sub.a_matrix_.start_ = np.concatenate([[0], np.cumsum(size[columns] + 1)]).astype(np.int32)
+        sub.a_matrix_.index_ = np.concatenate(
+            [index[column_start[k] : column_start[k + 1]] for k in columns]
+        )
+        sub.a_matrix_.value_ = np.ones(len(sub.a_matrix_.index_))
+        sub.integrality_ = [highspy.HighsVarType.kInteger] * len(columns)
+        mip = _highs()
+        mip.setOptionValue("time_limit", PARTITION_MIP_SECONDS)
+        mip.passModel(sub)
+        mip.run()
+        if mip.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        chosen = np.asarray(mip.getSolution().col_value) > 0.5
+        return int(costs[columns[chosen]].sum())
+
+    if integral:
+        optimum: int | None = int(costs[x > 0.5].sum())
+    else:
+        # A good cover from the carts the LP nearly uses, then the proof: no cover cheaper than
+        # it uses a cart whose reduced cost exceeds its gap to the LP bound.
+        upper = best_cover(np.flatnonzero(reduced <= PARTITION_NEAR_SHARE * bound))
+        optimum = None
+        if upper is not None:
+            optimum = best_cover(np.flatnonzero(reduced <= upper - bound + 1.0))
+    return Optimum(optimum, bound, count, integral, time.perf_counter() - started)
+
+
+def _highs() -> highspy.Highs:
+    highs = highspy.Highs()  # type: ignore[no-untyped-call]
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", 1)
+    return highs
+
+
 def savings_only(oracle: DistanceOracle, wave: Wave) -> int:
     """Clarke-Wright savings with optimal routes, no improvement (random-storage waves)."""
     start = oracle.depot_location(oracle.depot_ids[0])
@@ -437,6 +598,7 @@ class Row:
     long_run: int | None = None
     #: Distances of the runs at the default limit with seeds 1 (the plan) and REPEAT_SEEDS.
     repeats: list[int] | None = None
+    partition: Optimum | None = None
 
 
 def run_instance(
@@ -449,6 +611,7 @@ def run_instance(
     proof_updates: int = 0,
     with_savings: bool = True,
     long_factor: float = 0.0,
+    partition: bool = False,
 ) -> Row:
     started = time.perf_counter()
     result = plan(oracle, wave, time_limit_s=time_limit_s, seed=1)
@@ -461,6 +624,8 @@ def run_instance(
         row.proof = proven_optimum(oracle, wave, proof_updates)
     if with_savings:
         row.savings = savings_only(oracle, wave)
+    if partition:
+        row.partition = partition_optimum(oracle, wave, PARTITION_MAX_BATCHES)
     if long_factor:
         row.long_run = min(
             plan(oracle, wave, time_limit_s=time_limit_s * long_factor, seed=s).distance_mm
@@ -470,6 +635,10 @@ def run_instance(
             plan(oracle, wave, time_limit_s=time_limit_s, seed=s).distance_mm for s in REPEAT_SEEDS
         ]
     return row
+
+
+def _metres(mm: float | None) -> str:
+    return "" if mm is None else f"{mm / 1000:,.1f}"
 
 
 def pct(a: float, b: float) -> str:
@@ -518,14 +687,26 @@ def main(argv: list[str] | None = None) -> None:
             long_factor = LONG_FACTOR if (n == 100 and not quick) else 0.0
             rows["hw"].append(
                 run_instance(
-                    f"HW {n}", hw, wave, limit, long_factor=long_factor, proof_updates=proof
+                    f"HW {n}",
+                    hw,
+                    wave,
+                    limit,
+                    long_factor=long_factor,
+                    proof_updates=proof,
+                    partition=n != 60,
                 )
             )
         for capacity in (24, 48) if quick else (24, 36, 48):
             wave = random_storage_wave(mo, rng, n, (2, 10), capacity)
             rows["mo"].append(
                 run_instance(
-                    f"MO {n}", mo, wave, limit, long_factor=long_factor, proof_updates=proof
+                    f"MO {n}",
+                    mo,
+                    wave,
+                    limit,
+                    long_factor=long_factor,
+                    proof_updates=proof,
+                    partition=n != 60,
                 )
             )
     if proven_only:
@@ -586,8 +767,8 @@ def write(path: Path | None, rows: dict[str, list[Row]], limit: float, flags: st
         "subsets (see the module docstring); the plan is the one in the table below.",
         "",
         "| class | capacity | feasible batches | DP updates | plan m | optimum m | gap | "
-        "proof time s |",
-        "|---|---|---|---|---|---|---|---|",
+        "proof time s | set partitioning m |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     proven: list[float] = []
     for r in rows["hw"] + rows["mo"]:
@@ -599,9 +780,11 @@ def write(path: Path | None, rows: dict[str, list[Row]], limit: float, flags: st
         else:
             optimum, gap = f"{proof.optimum / 1000:.1f}", pct(r.plan.distance_mm, proof.optimum)
             proven.append(r.plan.distance_mm / proof.optimum - 1)
+        by_partition = _metres(r.partition.optimum if r.partition else None)
         lines.append(
             f"| {r.name} | {r.capacity} | {proof.batches:,} | {proof.updates:.2g} | "
-            f"{r.plan.distance_mm / 1000:.1f} | {optimum} | {gap} | {proof.seconds:.1f} |"
+            f"{r.plan.distance_mm / 1000:.1f} | {optimum} | {gap} | {proof.seconds:.1f} | "
+            f"{by_partition} |"
         )
     if proven:
         lines += [
@@ -610,6 +793,38 @@ def write(path: Path | None, rows: dict[str, list[Row]], limit: float, flags: st
             f"{100 * statistics.mean(proven):.2f} %, optimal in {sum(g == 0 for g in proven)} of "
             f"{len(proven)}).",
         ]
+    lines += [
+        "",
+        "*set partitioning*: the same optimum found the other way, as on 100 orders below.",
+    ]
+    hundred = [r for r in rows["hw"] + rows["mo"] if r.partition and r.orders == 100]
+    if hundred:
+        lines += [
+            "",
+            "## Against the proven optimum (100 orders)",
+            "",
+            "Set partitioning over every capacity-feasible cart, each priced by its shortest "
+            "route (HiGHS LP, then MIPs with reduced-cost fixing; see the module docstring), "
+            f"where the wave has at most {PARTITION_MAX_BATCHES:,} such carts. *median*: of the "
+            "three runs at the default limit (seeds 1, "
+            f"{', '.join(map(str, REPEAT_SEEDS))}).",
+            "",
+            "| class | capacity | feasible carts | LP bound m | optimum m | plan m | median m | "
+            "median vs optimum | proof time s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in hundred:
+            opt = r.partition
+            assert opt is not None
+            mid = statistics.median(r.repeats) if r.repeats else None
+            gap = pct(mid, opt.optimum) if mid is not None and opt.optimum else ""
+            lines.append(
+                f"| {r.name} | {r.capacity} | {opt.batches:,} | "
+                f"{_metres(opt.lp_bound_mm)} | "
+                f"{_metres(opt.optimum) if opt.batches <= PARTITION_MAX_BATCHES else 'not run'} | "
+                f"{r.plan.distance_mm / 1000:.1f} | {_metres(mid)} | {gap} | "
+                f"{opt.seconds:.1f} |"
+            )
     lines += [
         "",
         "## Benchmark classes",

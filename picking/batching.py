@@ -36,7 +36,8 @@ seeds moves by up to 0.4 % from one batch of runs to the next):
   average in three variants, 0.15-0.9 % shorter on Muter-Oencan at 36 items;
 * set partitioning over every batch of the search's local optima (HiGHS): that pool holds a
   plan 0.2-1.5 % shorter, but HiGHS needs 8-60 s to find it, and a fast LP dive with regret
-  repair ends 1.4-3 % longer;
+  repair ends 1.4-3 % longer (carts generated from the LP's duals instead, in
+  :mod:`picking.partition`, did pay where carts hold few orders);
 * cyclic exchanges of orders over three or four carts (each order taking the place of the
   next): they find improvements local search misses, but cut the iterations to a quarter, and
   the plans were no shorter in equal time;
@@ -287,7 +288,7 @@ class Batcher:
             orders_may_span_totes=cart.orders_may_span_totes,
         )
         #: No plan has fewer carts than the orders' summed share of one, rounded up.
-        self._fewest_carts = math.ceil(
+        self.fewest_carts = math.ceil(
             self._share(sum((item.load for item in items), start=Load())) - 1e-9
         )
         k = min(SAVINGS_NEIGHBOURS, len(items) - 1)
@@ -607,7 +608,7 @@ class Batcher:
         walk, after local search, is no longer than before; otherwise it is rolled back.
         """
         live = [b for b, m in enumerate(state.members) if m]
-        if len(live) <= max(1, self._fewest_carts):
+        if len(live) <= max(1, self.fewest_carts):
             return False
         before = self.objective(state)
         state.checkpoint()

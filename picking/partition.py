@@ -1,0 +1,262 @@
+"""Batching by set partitioning: column generation over carts, then a small MIP.
+
+A plan is a choice of carts (sets of orders) covering every order exactly once. Its linear
+relaxation over *every* capacity-feasible cart is a strong guide: on a 100-order Henn-Waescher
+wave at 45 items it is 0.2 % below the optimum, while local search over order moves and swaps
+stops about 3 % above it (``benchmarks/results/picking.md``). Enumerating every cart is out of
+reach beyond small carts (a million sets of orders for that wave, 10^13 at 48 items of
+Muter-Oencan), so the carts are generated:
+
+1. The restricted master LP (HiGHS, simplex) holds each order alone, the carts of the plan
+   found by the search, and every cart generated so far; a row asks for at least the fewest
+   carts the orders' load needs. (Interior-point duals, central rather than a vertex's, gave
+   plans no shorter on the benchmark waves.)
+2. Pricing looks for carts whose route costs less than the duals of their orders: from every
+   cart the LP uses, a steepest descent on the reduced cost adds an order, drops one or swaps
+   one in (candidates: the orders with the highest duals; once those yield nothing, every
+   order; then descents start from every order alone as well). Every improving cart is
+   added. It is a heuristic: when it finds nothing, the LP is not proven optimal over all
+   carts.
+3. When pricing finds nothing more, a last pass keeps every cart it meets whose reduced cost
+   is within the gap to the starting plan (at most 2 % of the LP).
+4. When that is done or its time is up, a MIP (HiGHS) over the generated carts, started
+   from the search's plan, picks the partition; the plan is never worse than that start.
+
+Exact prices make this work (a route through more bins is never shorter, so an added order
+costs at least nothing); :func:`picking.wave.plan` calls it only where prices are exact and
+orders have no pick-by times, whose lateness penalty is not a sum over carts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from picking.batching import Item
+from picking.model import Cart, Load, fits
+
+#: Orders with the highest duals that pricing tries first as additions and swaps; once they
+#: yield no cart, every order is tried.
+PRICING_CANDIDATES = 25
+#: Steps of one pricing descent, at most.
+PRICING_STEPS = 12
+#: Rounds of column generation, at most (each: an LP, then pricing from its carts).
+MAX_ROUNDS = 200
+#: Share of the time given to the final MIP.
+MIP_SHARE = 0.4
+#: Nodes of the final MIP, at most (so that runs without a binding deadline repeat).
+MIP_MAX_NODES = 5_000
+#: A cart enters the LP when its reduced cost is below minus this many mm.
+EPSILON_MM = 1.0
+#: Once pricing finds nothing more, one last pass adds every cart it meets whose reduced cost
+#: is within the gap between the LP and the starting plan, at most this share of the LP: the
+#: LP's optimum is often fractional, and a whole plan as short needs carts it did not use.
+GAP_SLACK = 0.02
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The chosen carts (item indices), their total route length, and the search's figures."""
+
+    batches: list[list[int]]
+    distance_mm: int
+    lp_mm: float  # the last restricted LP's value (not a bound: pricing is heuristic)
+    columns: int
+    rounds: int
+
+
+class _Master:
+    """The restricted master LP: one row per item (exactly once), one for the fewest carts."""
+
+    def __init__(self, n: int, fewest: int) -> None:
+        self.n = n
+        self.highs = highspy.Highs()  # type: ignore[no-untyped-call]
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("threads", 1)
+        empty = np.zeros(0, dtype=np.int32)
+        ones = np.ones(n)
+        self.highs.addRows(n, ones, ones, 0, empty, empty, np.zeros(0))
+        self.highs.addRows(1, np.array([float(fewest)]), np.array([highspy.kHighsInf]), 0,
+                           empty, empty, np.zeros(0))  # fmt: skip
+        self.columns: list[tuple[int, ...]] = []
+        self.costs: list[int] = []
+        self.known: set[tuple[int, ...]] = set()
+
+    def add(self, carts: Sequence[tuple[tuple[int, ...], int]]) -> None:
+        """Add carts (sorted item tuples with their cost in mm); the caller skips known ones."""
+        starts: list[int] = []
+        index: list[int] = []
+        for members, cost in carts:
+            starts.append(len(index))
+            index.extend([*members, self.n])
+            self.columns.append(members)
+            self.costs.append(cost)
+            self.known.add(members)
+        k = len(carts)
+        if k:
+            self.highs.addCols(
+                k,
+                np.array([c / 1000 for _, c in carts]),
+                np.zeros(k),
+                np.full(k, highspy.kHighsInf),
+                len(index),
+                np.array(starts, dtype=np.int32),
+                np.array(index, dtype=np.int32),
+                np.ones(len(index)),
+            )
+
+    def solve(self) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+        """Primal values, item duals (mm), the cart row's dual (mm) and the LP value (m)."""
+        self.highs.run()
+        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        solution = self.highs.getSolution()
+        duals = np.asarray(solution.row_dual) * 1000
+        value = float(self.highs.getInfo().objective_function_value)
+        return np.asarray(solution.col_value), duals[: self.n], float(duals[self.n]), value
+
+
+class Partitioner:
+    """Column generation and a final MIP over ``items``; see the module docstring."""
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        cart: Cart,
+        cost: Callable[[frozenset[int]], int],
+        fewest_carts: int,
+    ) -> None:
+        """``fewest_carts``: a lower bound on the carts of any plan (see
+        :attr:`picking.batching.Batcher.fewest_carts`)."""
+        self.items, self.cart, self.cost = items, cart, cost
+        self.n = len(items)
+        self.fewest = fewest_carts
+        self._units_only = cart == Cart(capacity_units=cart.capacity_units)
+
+    def price(self, members: Sequence[int]) -> int:
+        """Route length (mm) of a cart holding ``members``."""
+        return self.cost(frozenset().union(*(self.items[i].locs for i in members)))
+
+    def fits(self, members: Sequence[int]) -> bool:
+        """Whether ``members`` fit on one cart together."""
+        if self._units_only:
+            return sum(self.items[i].load.units for i in members) <= self.cart.capacity_units
+        return fits(self.cart, sum((self.items[i].load for i in members), start=Load()))
+
+    def solve(self, initial: list[list[int]], deadline: float) -> Partition:
+        """The best partition found before ``deadline`` (``time.monotonic()``), starting from
+        ``initial`` (a plan covering every item once), never worse than it."""
+        started = time.monotonic()
+        pricing_end = deadline - MIP_SHARE * max(deadline - started, 0.0)
+        master = _Master(self.n, self.fewest)
+        seed = {tuple(sorted(b)) for b in initial} | {(i,) for i in range(self.n)}
+        master.add([(m, self.price(m)) for m in sorted(seed)])
+        upper = sum(self.price(b) for b in initial)
+        rounds, lp_value, stage = 0, math.nan, 0
+        while rounds < MAX_ROUNDS and time.monotonic() < pricing_end:
+            solved = master.solve()
+            if solved is None:
+                break
+            rounds += 1
+            x, duals, cart_dual, lp_value = solved
+            starts = np.flatnonzero(x > 1e-6).tolist()
+            if stage >= 2:  # every order alone as well
+                starts += [master.columns.index((i,)) for i in range(self.n)]
+            candidates = PRICING_CANDIDATES if stage == 0 else self.n
+            slack = -EPSILON_MM
+            if stage == 3:  # the LP is done: carts close to it, for the MIP to choose from
+                slack = min(upper - lp_value * 1000, GAP_SLACK * lp_value * 1000)
+            found = self._price(master, starts, duals, cart_dual, candidates, pricing_end, slack)
+            if found:
+                master.add(found)
+            if stage == 3:
+                break
+            if not found:
+                stage += 1
+        batches = self._mip(master, initial, deadline)
+        distance = sum(self.price(b) for b in batches)
+        return Partition(batches, distance, lp_value * 1000, len(master.columns), rounds)
+
+    def _price(
+        self,
+        master: _Master,
+        starts: list[int],
+        duals: np.ndarray,
+        cart_dual: float,
+        candidates: int,
+        deadline: float,
+        slack: float,
+    ) -> list[tuple[tuple[int, ...], int]]:
+        """Carts of negative reduced cost, by descent from each cart in ``starts``."""
+        by_dual = np.argsort(-duals, kind="stable").tolist()
+        found: dict[tuple[int, ...], int] = {}
+        for k in starts:
+            if time.monotonic() >= deadline:
+                break
+            members = list(master.columns[k])
+            cost = master.costs[k]
+            gain = float(duals[members].sum()) + cart_dual - cost  # minus the reduced cost
+            for _ in range(PRICING_STEPS):
+                inside = set(members)
+                pool = [j for j in by_dual if j not in inside][:candidates]
+                best: tuple[float, list[int], int] | None = None
+                for trial in self._neighbours(members, pool):
+                    if not self.fits(trial):
+                        continue
+                    c = self.price(trial)
+                    g = float(duals[trial].sum()) + cart_dual - c
+                    if g > gain + 1e-6 and (best is None or g > best[0]):
+                        best = (g, trial, c)
+                    if slack > 0 and g > -slack:
+                        key = tuple(sorted(trial))
+                        if key not in master.known:
+                            found[key] = c
+                if best is None:
+                    break
+                gain, members, cost = best
+                key = tuple(sorted(members))
+                if gain > -slack and key not in master.known:
+                    found[key] = cost
+        return list(found.items())
+
+    @staticmethod
+    def _neighbours(members: list[int], pool: list[int]) -> list[list[int]]:
+        """Carts one addition, removal or swap away from ``members``."""
+        out = [[*members, j] for j in pool]
+        if len(members) > 1:
+            for m in members:
+                rest = [i for i in members if i != m]
+                out.append(rest)
+                out.extend([*rest, j] for j in pool)
+        return out
+
+    def _mip(self, master: _Master, initial: list[list[int]], deadline: float) -> list[list[int]]:
+        """The cheapest exact cover by the generated carts, started from ``initial``."""
+        highs = highspy.Highs()  # type: ignore[no-untyped-call]
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("threads", 1)
+        highs.setOptionValue("mip_max_nodes", MIP_MAX_NODES)
+        highs.setOptionValue("time_limit", max(0.05, deadline - time.monotonic()))
+        model = master.highs.getLp()
+        m = model.num_col_
+        model.col_upper_ = np.ones(m)
+        model.integrality_ = [highspy.HighsVarType.kInteger] * m
+        highs.passModel(model)
+        where = {c: k for k, c in enumerate(master.columns)}
+        start = np.zeros(m)
+        start[[where[tuple(sorted(b))] for b in initial]] = 1.0
+        highs.setSolution(m, np.arange(m, dtype=np.int32), start)
+        highs.run()
+        solution = highs.getSolution()
+        if not solution.value_valid:
+            return [list(b) for b in initial]
+        chosen = np.flatnonzero(np.asarray(solution.col_value) > 0.5).tolist()
+        batches = [list(master.columns[k]) for k in chosen]
+        if sum(master.costs[k] for k in chosen) > sum(self.price(b) for b in initial):
+            return [list(b) for b in initial]
+        return batches
