@@ -57,6 +57,9 @@ EPSILON_MM = 1.0
 #: is within the gap between the LP and the starting plan, at most this share of the LP: the
 #: LP's optimum is often fractional, and a whole plan as short needs carts it did not use.
 GAP_SLACK = 0.02
+#: ... and of those, this many with the least reduced cost (the last pass meets thousands on
+#: 100-order waves, and a MIP over them all finds nothing better in the time).
+NEAR_CARTS = 1_000
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,27 @@ class _Master:
         return np.asarray(solution.col_value), duals[: self.n], float(duals[self.n]), value
 
 
+class _Step:
+    """The best trial of one pricing step, and every trial worth keeping (within ``slack``)."""
+
+    def __init__(
+        self, to_beat: float, slack: float, keep: Callable[[list[int], int], None]
+    ) -> None:
+        self.gain, self.slack, self.keep = to_beat, slack, keep
+        self.best: list[int] | None = None
+        self.cost = 0
+
+    def bar(self) -> float:
+        """The gain a trial must exceed to matter."""
+        return min(self.gain, -self.slack) if self.slack > 0 else self.gain
+
+    def weigh(self, trial: list[int], gain: float, cost: int) -> None:
+        if gain > self.gain:
+            self.gain, self.best, self.cost = gain, trial, cost
+        if self.slack > 0 and gain > -self.slack:
+            self.keep(trial, cost)
+
+
 class Partitioner:
     """Column generation and a final MIP over ``items``; see the module docstring."""
 
@@ -172,6 +196,9 @@ class Partitioner:
             if stage == 3:  # the LP is done: carts close to it, for the MIP to choose from
                 slack = min(upper - lp_value * 1000, GAP_SLACK * lp_value * 1000)
             found = self._price(master, starts, duals, cart_dual, candidates, pricing_end, slack)
+            if stage == 3:  # the nearest to the LP only, to keep the MIP small
+                found.sort(key=lambda cart: cart[1] - cart_dual - float(duals[list(cart[0])].sum()))
+                del found[NEAR_CARTS:]
             if found:
                 master.add(found)
             if stage == 3:
@@ -192,48 +219,53 @@ class Partitioner:
         deadline: float,
         slack: float,
     ) -> list[tuple[tuple[int, ...], int]]:
-        """Carts of negative reduced cost, by descent from each cart in ``starts``."""
+        """Carts of negative reduced cost (or within ``slack`` of it, when positive), by
+        steepest descent on the reduced cost from each cart in ``starts``."""
         by_dual = np.argsort(-duals, kind="stable").tolist()
+        dual = duals.tolist()
         found: dict[tuple[int, ...], int] = {}
+
+        def keep(members: list[int], cost: int) -> None:
+            key = tuple(sorted(members))
+            if key not in master.known:
+                found[key] = cost
+
         for k in starts:
             if time.monotonic() >= deadline:
                 break
             members = list(master.columns[k])
             cost = master.costs[k]
-            gain = float(duals[members].sum()) + cart_dual - cost  # minus the reduced cost
+            gain = sum(dual[i] for i in members) + cart_dual - cost  # minus the reduced cost
             for _ in range(PRICING_STEPS):
                 inside = set(members)
                 pool = [j for j in by_dual if j not in inside][:candidates]
-                best: tuple[float, list[int], int] | None = None
-                for trial in self._neighbours(members, pool):
-                    if not self.fits(trial):
-                        continue
-                    c = self.price(trial)
-                    g = float(duals[trial].sum()) + cart_dual - c
-                    if g > gain + 1e-6 and (best is None or g > best[0]):
-                        best = (g, trial, c)
-                    if slack > 0 and g > -slack:
-                        key = tuple(sorted(trial))
-                        if key not in master.known:
-                            found[key] = c
-                if best is None:
+                # Every trial adds one order of the pool to a base: the cart itself, or the
+                # cart less one order (itself a trial: a removal). Prices only grow with
+                # orders, so a trial gains at most its base's gain plus the order's dual; the
+                # pool is sorted by dual, and its rest is skipped once that cannot win.
+                bases = [(members, gain, cost)]
+                if len(members) > 1:
+                    for m in members:
+                        rest = [i for i in members if i != m]
+                        c_rest = self.price(rest)
+                        bases.append((rest, gain - dual[m] - c_rest + cost, c_rest))
+                step = _Step(gain + 1e-6, slack, keep)
+                for b, (base, base_gain, base_cost) in enumerate(bases):
+                    if b:
+                        step.weigh(base, base_gain, base_cost)
+                    for j in pool:
+                        if base_gain + dual[j] <= step.bar():
+                            break
+                        trial = [*base, j]
+                        if self.fits(trial):
+                            c = self.price(trial)
+                            step.weigh(trial, base_gain + dual[j] - c + base_cost, c)
+                if step.best is None:
                     break
-                gain, members, cost = best
-                key = tuple(sorted(members))
-                if gain > -slack and key not in master.known:
-                    found[key] = cost
+                gain, members, cost = step.gain, step.best, step.cost
+                if gain > -slack:
+                    keep(members, cost)
         return list(found.items())
-
-    @staticmethod
-    def _neighbours(members: list[int], pool: list[int]) -> list[list[int]]:
-        """Carts one addition, removal or swap away from ``members``."""
-        out = [[*members, j] for j in pool]
-        if len(members) > 1:
-            for m in members:
-                rest = [i for i in members if i != m]
-                out.append(rest)
-                out.extend([*rest, j] for j in pool)
-        return out
 
     def _mip(self, master: _Master, initial: list[list[int]], deadline: float) -> list[list[int]]:
         """The cheapest exact cover by the generated carts, started from ``initial``."""

@@ -52,10 +52,10 @@ PARTITION_FIRST_SHARE = 0.4
 PARTITION_MAX_ORDERS = 400
 #: ... and whose carts hold at most this many orders on average (orders over the fewest carts
 #: their load needs). Measured on the 100-order waves of ``benchmarks.picking_bench`` (10 s,
-#: three seeds, against the search alone): 1.2 % shorter at 2 orders a cart, 2.8 % at 3,
-#: 1.0 % at 4 (Muter-Oencan, 24 items); beyond, from 0.4 % shorter to 1.0 % longer (Henn-
-#: Waescher at 60 and 75 items, Muter-Oencan at 36 and 48), as pricing larger carts takes
-#: longer and the search alone gets close.
+#: two seeds, against the search alone): 1.2 % shorter at 2 orders a cart, 3.2 % at 3, 3.6 %
+#: at 4 (Muter-Oencan, 24 items); beyond (Henn-Waescher at 60 and 75 items, Muter-Oencan at 36
+#: and 48) 0.8-1.4 % longer, as larger carts take longer to price and the search alone gets
+#: less time.
 PARTITION_MAX_ORDERS_PER_CART = 4.0
 #: Share of the time limit kept for the last bin re-selection, after batching ends.
 RESELECT_SHARE = 0.05
