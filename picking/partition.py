@@ -15,10 +15,12 @@ Muter-Oencan), so the carts are generated:
    cart the LP uses, a steepest descent on the reduced cost adds an order, drops one or swaps
    one in (candidates: the orders with the highest duals; once those yield nothing, every
    order; then descents start from every order alone as well). Every improving cart is
-   added. It is a heuristic: when it finds nothing, the LP is not proven optimal over all
-   carts.
-3. When pricing finds nothing more, a last pass keeps every cart it meets whose reduced cost
-   is within the gap to the starting plan (at most 2 % of the LP).
+   added. Prices only grow with orders, so a trial is skipped, unpriced, when even a free
+   added order could not make it the best of its step. Pricing is a heuristic: when it finds
+   nothing, the LP is not proven optimal over all carts.
+3. When pricing finds nothing more, a last pass keeps the 1,000 carts with the least reduced
+   cost among those it meets within the gap to the starting plan (at most 2 % of the LP): the
+   LP's optimum is often fractional, and a whole plan as short needs carts it did not use.
 4. When that is done or its time is up, a MIP (HiGHS) over the generated carts, started
    from the search's plan, picks the partition; the plan is never worse than that start.
 
@@ -53,9 +55,8 @@ MIP_SHARE = 0.4
 MIP_MAX_NODES = 5_000
 #: A cart enters the LP when its reduced cost is below minus this many mm.
 EPSILON_MM = 1.0
-#: Once pricing finds nothing more, one last pass adds every cart it meets whose reduced cost
-#: is within the gap between the LP and the starting plan, at most this share of the LP: the
-#: LP's optimum is often fractional, and a whole plan as short needs carts it did not use.
+#: Once pricing finds nothing more, one last pass adds carts whose reduced cost is within the
+#: gap between the LP and the starting plan, at most this share of the LP ...
 GAP_SLACK = 0.02
 #: ... and of those, this many with the least reduced cost (the last pass meets thousands on
 #: 100-order waves, and a MIP over them all finds nothing better in the time).
@@ -88,7 +89,7 @@ class _Master:
                            empty, empty, np.zeros(0))  # fmt: skip
         self.columns: list[tuple[int, ...]] = []
         self.costs: list[int] = []
-        self.known: set[tuple[int, ...]] = set()
+        self.known: dict[tuple[int, ...], int] = {}  # cart -> its column
 
     def add(self, carts: Sequence[tuple[tuple[int, ...], int]]) -> None:
         """Add carts (sorted item tuples with their cost in mm); the caller skips known ones."""
@@ -97,9 +98,9 @@ class _Master:
         for members, cost in carts:
             starts.append(len(index))
             index.extend([*members, self.n])
+            self.known[members] = len(self.columns)
             self.columns.append(members)
             self.costs.append(cost)
-            self.known.add(members)
         k = len(carts)
         if k:
             self.highs.addCols(
@@ -190,7 +191,7 @@ class Partitioner:
             x, duals, cart_dual, lp_value = solved
             starts = np.flatnonzero(x > 1e-6).tolist()
             if stage >= 2:  # every order alone as well
-                starts += [master.columns.index((i,)) for i in range(self.n)]
+                starts += [master.known[(i,)] for i in range(self.n)]
             candidates = PRICING_CANDIDATES if stage == 0 else self.n
             slack = -EPSILON_MM
             if stage == 3:  # the LP is done: carts close to it, for the MIP to choose from
@@ -279,9 +280,8 @@ class Partitioner:
         model.col_upper_ = np.ones(m)
         model.integrality_ = [highspy.HighsVarType.kInteger] * m
         highs.passModel(model)
-        where = {c: k for k, c in enumerate(master.columns)}
         start = np.zeros(m)
-        start[[where[tuple(sorted(b))] for b in initial]] = 1.0
+        start[[master.known[tuple(sorted(b))] for b in initial]] = 1.0
         highs.setSolution(m, np.arange(m, dtype=np.int32), start)
         highs.run()
         solution = highs.getSolution()
