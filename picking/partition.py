@@ -74,14 +74,21 @@ class Partition:
     rounds: int
 
 
+def _quiet_highs() -> highspy.Highs:
+    """A HiGHS instance that prints nothing and solves on one thread (the server's solver
+    processes already use every core)."""
+    highs = highspy.Highs()  # type: ignore[no-untyped-call]
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", 1)
+    return highs
+
+
 class _Master:
     """The restricted master LP: one row per item (exactly once), one for the fewest carts."""
 
     def __init__(self, n: int, fewest: int) -> None:
         self.n = n
-        self.highs = highspy.Highs()  # type: ignore[no-untyped-call]
-        self.highs.setOptionValue("output_flag", False)
-        self.highs.setOptionValue("threads", 1)
+        self.highs = _quiet_highs()
         empty = np.zeros(0, dtype=np.int32)
         ones = np.ones(n)
         self.highs.addRows(n, ones, ones, 0, empty, empty, np.zeros(0))
@@ -206,7 +213,7 @@ class Partitioner:
                 break
             if not found:
                 stage += 1
-        batches = self._mip(master, initial, deadline)
+        batches = self._mip(master, initial, upper, deadline)
         distance = sum(self.price(b) for b in batches)
         return Partition(batches, distance, lp_value * 1000, len(master.columns), rounds)
 
@@ -268,11 +275,12 @@ class Partitioner:
                     keep(members, cost)
         return list(found.items())
 
-    def _mip(self, master: _Master, initial: list[list[int]], deadline: float) -> list[list[int]]:
-        """The cheapest exact cover by the generated carts, started from ``initial``."""
-        highs = highspy.Highs()  # type: ignore[no-untyped-call]
-        highs.setOptionValue("output_flag", False)
-        highs.setOptionValue("threads", 1)
+    def _mip(
+        self, master: _Master, initial: list[list[int]], upper: int, deadline: float
+    ) -> list[list[int]]:
+        """The cheapest exact cover by the generated carts, started from ``initial`` (whose
+        carts cost ``upper`` in all); ``initial`` itself when the MIP finds nothing cheaper."""
+        highs = _quiet_highs()
         highs.setOptionValue("mip_max_nodes", MIP_MAX_NODES)
         highs.setOptionValue("time_limit", max(0.05, deadline - time.monotonic()))
         model = master.highs.getLp()
@@ -289,6 +297,6 @@ class Partitioner:
             return [list(b) for b in initial]
         chosen = np.flatnonzero(np.asarray(solution.col_value) > 0.5).tolist()
         batches = [list(master.columns[k]) for k in chosen]
-        if sum(master.costs[k] for k in chosen) > sum(self.price(b) for b in initial):
+        if sum(master.costs[k] for k in chosen) > upper:
             return [list(b) for b in initial]
         return batches
