@@ -81,6 +81,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.layouts import henn_waescher, large_warehouse
+from benchmarks.sweep import aisle_picks, sweep_prices
 from picking.batching import Batcher, Item
 from picking.model import Cart, Load, Order, OrderLine, Wave, fits
 from picking.pricing import RouteCoster
@@ -214,14 +215,6 @@ def feasible_batches(units: Sequence[int], capacity: int) -> IntArray:
     return masks[1:]
 
 
-#: Ratliff-Rosenthal sweep state after an aisle: the multiplicity class of the cross-aisle
-#: edges leaving it to the right at the back and at the front (0 none, 1 odd, 2 even and
-#: non-zero) and whether their two pieces are already connected; ``_CLOSED``: the tour is
-#: complete (one connected piece, every degree even).
-_Sweep = tuple[int, int, bool]
-_CLOSED: _Sweep = (-1, -1, False)
-
-
 def ladder_prices(
     rect: RectangularGraph, depot: int, order_locs: Sequence[frozenset[int]], masks: IntArray
 ) -> IntArray:
@@ -235,112 +228,6 @@ def ladder_prices(
     for i in range(len(order_locs)):
         occupied[(masks >> i) & 1 == 1] |= per_order[i]
     return sweep_prices(rect, depot, occupied)
-
-
-def aisle_picks(rect: RectangularGraph, order_locs: Sequence[frozenset[int]]) -> IntArray:
-    """Each order's picks per aisle, as bit masks over the block's distinct bin depths."""
-    ys = sorted(set(rect.bin_y_mm))
-    if len(ys) > 62:
-        raise ValueError("aisle_picks keeps an aisle's picks in a 62-bit mask")
-    slot = {y: k for k, y in enumerate(ys)}
-    per_order = np.zeros((len(order_locs), len(rect.ladder.aisle_x_mm)), dtype=np.int64)
-    for i, locs in enumerate(order_locs):
-        for x in locs:
-            per_order[i, rect.bin_aisle[x]] |= 1 << slot[rect.bin_y_mm[x]]
-    return per_order
-
-
-def sweep_prices(rect: RectangularGraph, depot: int, occupied: IntArray) -> IntArray:
-    """Shortest closed walk from the depot through the picks of each batch, in mm.
-
-    ``occupied[b, a]`` holds batch ``b``'s picks in aisle ``a`` as made by :func:`aisle_picks`.
-    One block (two cross aisles) with ``depot`` (a depot index) on the front cross aisle at the
-    first aisle: Ratliff & Rosenthal's DP, aisle by aisle from the left, vectorised over the
-    batches. Each aisle is left empty (no picks), walked through once or twice, entered from
-    the back or the front to its farthest pick, or from both ends leaving its largest gap
-    between picks; then 0, 1 or 2 cross-aisle edges go on to the next aisle at the back and at
-    the front, keeping every degree even and the walk connected. Written apart from
-    :mod:`routing.ladder` so the reference does not share the planner's code.
-    """
-    aisle_x = rect.ladder.aisle_x_mm
-    if len(rect.ladder.cross_y_mm) != 2:
-        raise ValueError("sweep_prices needs one block (two cross aisles)")
-    if rect.depot_cross[depot] != 0 or rect.depot_x_mm[depot] != aisle_x[0]:
-        raise ValueError("sweep_prices needs the depot at the front of the first aisle")
-    front, back = rect.ladder.cross_y_mm
-    length = back - front
-    ys = sorted(set(rect.bin_y_mm))
-    aisles = len(aisle_x)
-    size = len(occupied)
-    lowest = np.full((size, aisles), -1, dtype=np.int64)
-    highest = np.full((size, aisles), -1, dtype=np.int64)
-    widest = np.zeros((size, aisles), dtype=np.int64)  # largest gap between two picks
-    for k, y in enumerate(ys):
-        hit = (occupied >> k) & 1 == 1
-        widest = np.where(hit & (highest >= 0), np.maximum(widest, y - highest), widest)
-        lowest = np.where(hit & (lowest < 0), y, lowest)
-        highest = np.where(hit, y, highest)
-    never = np.int64(1) << 50
-    states: dict[_Sweep, IntArray] = {(0, 0, False): np.zeros(size, dtype=np.int64)}
-    for a in range(aisles):
-        picks = occupied[:, a] != 0
-        # (degree added at the back, at the front, whether it joins back and front, length)
-        verticals = (
-            (0, 0, False, np.where(picks, never, 0)),
-            (1, 1, True, np.full(size, length, dtype=np.int64)),
-            (2, 2, True, np.full(size, 2 * length, dtype=np.int64)),
-            (0, 2, False, np.where(picks, 2 * (highest[:, a] - front), never)),
-            (2, 0, False, np.where(picks, 2 * (back - lowest[:, a]), never)),
-            (2, 2, False, np.where(widest[:, a] > 0, 2 * (length - widest[:, a]), never)),
-        )
-        last = a + 1 == aisles
-        step = 0 if last else aisle_x[a + 1] - aisle_x[a]
-        after: dict[_Sweep, IntArray] = {}
-
-        def keep(state: _Sweep, cost: IntArray, after: dict[_Sweep, IntArray] = after) -> None:
-            if state in after:
-                np.minimum(after[state], cost, out=after[state])
-            else:
-                after[state] = cost.copy()
-
-        for (in_back, in_front, connected), cost in states.items():
-            if in_back < 0:  # closed: nothing may follow
-                keep(_CLOSED, np.where(picks, never, cost))
-                continue
-            for add_back, add_front, joins, vertical in verticals:
-                here = cost + vertical
-                back_deg = _degree(in_back, add_back)
-                front_deg = _degree(in_front, add_front)
-                joined = joins or (in_back > 0 and in_front > 0 and connected)
-                for out_back in (1,) if back_deg == 1 else (0, 2):
-                    for out_front in (1,) if front_deg == 1 else (0, 2):
-                        if last and (out_back or out_front):
-                            continue
-                        if a == 0 and front_deg == 0 and out_front == 0:
-                            continue  # the depot must be on the walk
-                        at_back = back_deg > 0 or out_back > 0
-                        at_front = front_deg > 0 or out_front > 0
-                        if not (at_back or at_front):
-                            continue  # the walk would have ended without closing
-                        if at_back and at_front and not joined and not (out_back and out_front):
-                            continue  # a piece would end while another goes on (or ends too)
-                        total = here + (out_back + out_front) * step
-                        if not (out_back or out_front):
-                            keep(_CLOSED, total)
-                        else:
-                            keep(
-                                (out_back, out_front, bool(out_back and out_front and joined)),
-                                total,
-                            )
-        states = after
-    return states[_CLOSED]
-
-
-def _degree(incoming: int, added: int) -> int:
-    """Degree class (0 none, 1 odd, 2 even and non-zero) of a junction."""
-    if incoming == 0 and added == 0:
-        return 0
-    return 1 if (incoming + added) % 2 else 2
 
 
 def partition_dp(n: int, masks: IntArray, costs: IntArray) -> int:

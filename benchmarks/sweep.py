@@ -1,0 +1,156 @@
+"""Ratliff & Rosenthal's route DP for one-block warehouses, as an independent reference.
+
+The benchmarks price carts with it (:func:`sweep_prices`, vectorised over many carts) and
+bound the optimum of large waves with it (:mod:`benchmarks.batching_bound`). Written
+apart from :mod:`routing.ladder` so that the references do not share the planner's code.
+
+The walk is built aisle by aisle from the left. Each aisle is left empty (no picks), walked
+through once or twice, entered from the front or the back to its farthest pick, or from both
+ends leaving one gap between picks; then 0, 1 or 2 cross-aisle edges go on to the next aisle
+at the back and at the front, keeping every degree even and the walk connected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from routing.rectangular import RectangularGraph
+
+IntArray = npt.NDArray[np.int64]
+
+#: Sweep state after an aisle: the multiplicity class of the cross-aisle edges leaving it to
+#: the right at the back and at the front (0 none, 1 odd, 2 even and non-zero) and whether
+#: their two pieces are already connected; ``CLOSED``: the tour is complete (one connected
+#: piece, every degree even).
+Sweep = tuple[int, int, bool]
+START: Sweep = (0, 0, False)
+CLOSED: Sweep = (-1, -1, False)
+
+#: The ways to walk one aisle: (degree added at its back end, at its front end, whether the
+#: walk joins the two ends).
+EMPTY, ONCE, TWICE, FROM_FRONT, FROM_BACK, GAP = range(6)
+VERTICALS: tuple[tuple[int, int, bool], ...] = (
+    (0, 0, False),  # EMPTY: not entered (the aisle must hold no pick)
+    (1, 1, True),  # ONCE: walked through
+    (2, 2, True),  # TWICE: walked through and back
+    (0, 2, False),  # FROM_FRONT: in and out at the front, to the farthest pick
+    (2, 0, False),  # FROM_BACK: in and out at the back
+    (2, 2, False),  # GAP: from both ends, leaving one gap between picks
+)
+
+
+def sweep_moves(aisle: int, aisles: int, state: Sweep) -> Iterator[tuple[int, Sweep, int]]:
+    """Every move of the sweep from ``state`` through ``aisle`` (of ``aisles``, the depot at
+    the front of the first): the way the aisle is walked (an index of :data:`VERTICALS`), the
+    state after it, and the cross-aisle edges on to the next aisle (front and back together).
+    """
+    if state == CLOSED:  # nothing may follow
+        yield EMPTY, CLOSED, 0
+        return
+    in_back, in_front, connected = state
+    last = aisle + 1 == aisles
+    for vertical, (add_back, add_front, joins) in enumerate(VERTICALS):
+        back_deg = _degree(in_back, add_back)
+        front_deg = _degree(in_front, add_front)
+        joined = joins or (in_back > 0 and in_front > 0 and connected)
+        for out_back in (1,) if back_deg == 1 else (0, 2):
+            for out_front in (1,) if front_deg == 1 else (0, 2):
+                if last and (out_back or out_front):
+                    continue
+                if aisle == 0 and front_deg == 0 and out_front == 0:
+                    continue  # the depot must be on the walk
+                at_back = back_deg > 0 or out_back > 0
+                at_front = front_deg > 0 or out_front > 0
+                if not (at_back or at_front):
+                    continue  # the walk would have ended without closing
+                if at_back and at_front and not joined and not (out_back and out_front):
+                    continue  # a piece would end while another goes on (or ends too)
+                if not (out_back or out_front):
+                    yield vertical, CLOSED, 0
+                else:
+                    after = (out_back, out_front, bool(out_back and out_front and joined))
+                    yield vertical, after, out_back + out_front
+
+
+def _degree(incoming: int, added: int) -> int:
+    """Degree class (0 none, 1 odd, 2 even and non-zero) of a junction."""
+    if incoming == 0 and added == 0:
+        return 0
+    return 1 if (incoming + added) % 2 else 2
+
+
+def check_layout(rect: RectangularGraph, depot: int) -> None:
+    """Raise unless the sweep handles the layout: one block, ``depot`` (a depot index) on
+    the front cross aisle at the first aisle."""
+    if len(rect.ladder.cross_y_mm) != 2:
+        raise ValueError("the sweep needs one block (two cross aisles)")
+    if rect.depot_cross[depot] != 0 or rect.depot_x_mm[depot] != rect.ladder.aisle_x_mm[0]:
+        raise ValueError("the sweep needs the depot at the front of the first aisle")
+
+
+def depths(rect: RectangularGraph) -> list[int]:
+    """The block's distinct bin depths (mm from the front), in order: the bits of
+    :func:`aisle_picks`."""
+    return sorted(set(rect.bin_y_mm))
+
+
+def aisle_picks(rect: RectangularGraph, order_locs: Sequence[frozenset[int]]) -> IntArray:
+    """Each order's picks per aisle, as bit masks over the block's distinct bin depths."""
+    ys = depths(rect)
+    if len(ys) > 62:
+        raise ValueError("aisle_picks keeps an aisle's picks in a 62-bit mask")
+    slot = {y: k for k, y in enumerate(ys)}
+    per_order = np.zeros((len(order_locs), len(rect.ladder.aisle_x_mm)), dtype=np.int64)
+    for i, locs in enumerate(order_locs):
+        for x in locs:
+            per_order[i, rect.bin_aisle[x]] |= 1 << slot[rect.bin_y_mm[x]]
+    return per_order
+
+
+def sweep_prices(rect: RectangularGraph, depot: int, occupied: IntArray) -> IntArray:
+    """Shortest closed walk from the depot through the picks of each batch, in mm.
+
+    ``occupied[b, a]`` holds batch ``b``'s picks in aisle ``a`` as made by :func:`aisle_picks`;
+    ``depot`` is a depot index (see :func:`check_layout`). The DP of the module docstring,
+    vectorised over the batches.
+    """
+    check_layout(rect, depot)
+    aisle_x = rect.ladder.aisle_x_mm
+    front, back = rect.ladder.cross_y_mm
+    length = back - front
+    aisles = len(aisle_x)
+    size = len(occupied)
+    lowest = np.full((size, aisles), -1, dtype=np.int64)
+    highest = np.full((size, aisles), -1, dtype=np.int64)
+    widest = np.zeros((size, aisles), dtype=np.int64)  # largest gap between two picks
+    for k, y in enumerate(depths(rect)):
+        hit = (occupied >> k) & 1 == 1
+        widest = np.where(hit & (highest >= 0), np.maximum(widest, y - highest), widest)
+        lowest = np.where(hit & (lowest < 0), y, lowest)
+        highest = np.where(hit, y, highest)
+    never = np.int64(1) << 50
+    states: dict[Sweep, IntArray] = {START: np.zeros(size, dtype=np.int64)}
+    for a in range(aisles):
+        picks = occupied[:, a] != 0
+        verticals = (
+            np.where(picks, never, 0),
+            np.full(size, length, dtype=np.int64),
+            np.full(size, 2 * length, dtype=np.int64),
+            np.where(picks, 2 * (highest[:, a] - front), never),
+            np.where(picks, 2 * (back - lowest[:, a]), never),
+            np.where(widest[:, a] > 0, 2 * (length - widest[:, a]), never),
+        )
+        step = 0 if a + 1 == aisles else aisle_x[a + 1] - aisle_x[a]
+        after: dict[Sweep, IntArray] = {}
+        for state, cost in states.items():
+            for vertical, nxt, crossings in sweep_moves(a, aisles, state):
+                total = cost + verticals[vertical] + crossings * step
+                if nxt in after:
+                    np.minimum(after[nxt], total, out=after[nxt])
+                else:
+                    after[nxt] = total
+        states = after
+    return states[CLOSED]

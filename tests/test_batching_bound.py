@@ -1,0 +1,128 @@
+"""The benchmark's lower bound on a wave's distance: exact pricing, and a bound that holds.
+
+The bound is what the picking benchmark measures the planner against on waves too large to
+solve, so its pricing is checked against brute force over every cart, and the bound against
+the exact optimum and the LP over every cart of small waves.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from benchmarks.batching_bound import EPSILON_MM, lower_bound, price_all
+from benchmarks.picking_bench import (
+    exact_optimum,
+    feasible_batches,
+    muter_oencan,
+    partition_optimum,
+    random_storage_wave,
+)
+from benchmarks.sweep import aisle_picks, sweep_prices
+from picking.model import Wave
+from picking.pricing import RouteCoster
+from routing.oracle import DistanceOracle
+from routing.rectangular import RectangularGraph
+from tests.factories import henn_waescher
+
+IntArray = np.ndarray
+
+
+def _wave_arrays(
+    oracle: DistanceOracle, wave: Wave
+) -> tuple[RectangularGraph, int, IntArray, IntArray]:
+    """The block, the depot index, each order's picks per aisle and each order's units."""
+    rect = oracle.rectangular
+    assert rect is not None
+    locs = [
+        frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in o.lines)
+        for o in wave.orders
+    ]
+    units = np.array([sum(x.quantity for x in o.lines) for o in wave.orders], dtype=np.int64)
+    depot = oracle.depot_location(oracle.depot_ids[0]) - oracle.n_bins
+    return rect, depot, aisle_picks(rect, locs), units
+
+
+@pytest.fixture(scope="module", params=["hw", "mo"])
+def oracle(request: pytest.FixtureRequest) -> DistanceOracle:
+    return DistanceOracle(henn_waescher() if request.param == "hw" else muter_oencan())
+
+
+def _wave(oracle: DistanceOracle, seed: int, n: int) -> Wave:
+    rng = random.Random(seed)
+    if len(oracle.bin_ids) > 500:  # Henn-Waescher: 5-25 items a cart of 45
+        return random_storage_wave(oracle, rng, n, (5, 25), 45)
+    return random_storage_wave(oracle, rng, n, (2, 10), 24)
+
+
+def test_the_sweep_prices_carts_as_the_planner_does(oracle: DistanceOracle) -> None:
+    wave = _wave(oracle, 1, 14)
+    rect, depot, per_order, _ = _wave_arrays(oracle, wave)
+    coster = RouteCoster(oracle, depot + oracle.n_bins, depot + oracle.n_bins)
+    rng = random.Random(2)
+    carts = [rng.sample(range(14), rng.randint(1, 5)) for _ in range(30)]
+    occupied = np.array([np.bitwise_or.reduce(per_order[c], axis=0) for c in carts])
+    for cart, price in zip(carts, sweep_prices(rect, depot, occupied), strict=True):
+        locs = frozenset(
+            oracle.bin_location(next(iter(wave.stock[x.sku])))
+            for i in cart
+            for x in wave.orders[i].lines
+        )
+        assert price == coster(locs)
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_pricing_finds_the_least_reduced_cost_of_every_cart(
+    oracle: DistanceOracle, seed: int
+) -> None:
+    wave = _wave(oracle, seed, 14)
+    rect, depot, per_order, units = _wave_arrays(oracle, wave)
+    capacity = wave.cart.capacity_units
+    masks = feasible_batches(units.tolist(), capacity)
+    occupied = np.zeros((len(masks), per_order.shape[1]), dtype=np.int64)
+    for i in range(len(units)):
+        occupied[(masks >> i) & 1 == 1] |= per_order[i]
+    prices = sweep_prices(rect, depot, occupied)
+    # Duals near a cart's share of its route, some negative, so that many carts price below
+    # zero and the search has to prune.
+    rng = np.random.default_rng(seed)
+    singles = sweep_prices(rect, depot, per_order)
+    duals = singles * rng.uniform(-0.1, 0.9, size=len(units))
+    cart_dual = float(rng.uniform(0, 3000))
+    members = (masks[:, None] >> np.arange(len(units))) & 1
+    reduced = prices - members @ duals - cart_dual
+    found, least = price_all(rect, depot, per_order, units, capacity, duals, cart_dual)
+    assert least is not None
+    assert least <= min(float(reduced.min()), -EPSILON_MM) + 1e-6
+    assert least >= min(float(reduced.min()), -EPSILON_MM) - 1e-6
+    by_mask = {int(m): (int(p), float(r)) for m, p, r in zip(masks, prices, reduced, strict=True)}
+    assert (reduced < -EPSILON_MM).any()  # the duals leave something to find
+    for cart, price in found.items():
+        mask = sum(1 << i for i in cart)
+        assert by_mask[mask][0] == price
+        assert by_mask[mask][1] < -EPSILON_MM
+    best = int(masks[int(np.argmin(reduced))])
+    assert tuple(i for i in range(len(units)) if best >> i & 1) in found
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_the_bound_is_the_lp_over_every_cart_and_below_the_optimum(
+    oracle: DistanceOracle, seed: int
+) -> None:
+    wave = _wave(oracle, seed, 12)
+    rect, depot, per_order, units = _wave_arrays(oracle, wave)
+    plan = [[i] for i in range(12)]  # a poor start: every order alone
+    bound = lower_bound(
+        rect, depot, per_order, units.tolist(), wave.cart.capacity_units, plan, 120.0
+    )
+    optimum = exact_optimum(oracle, wave)
+    everything = partition_optimum(oracle, wave, 10**6)
+    assert everything.lp_bound_mm is not None
+    assert bound.converged
+    assert bound.lower_mm <= everything.lp_bound_mm + 1e-3
+    fewest = -(-int(units.sum()) // wave.cart.capacity_units)
+    assert bound.lower_mm >= everything.lp_bound_mm - fewest * EPSILON_MM - 1e-3
+    assert bound.lower_mm <= optimum <= bound.upper_mm
+    assert bound.upper_mm < sum(sweep_prices(rect, depot, per_order))
