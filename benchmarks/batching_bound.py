@@ -180,7 +180,8 @@ class Bound:
     lp_mm: float  # the last restricted LP (equal to lower_mm once converged)
     upper_mm: int  # the best cover by the generated carts (at most the given plan)
     converged: bool  # exact pricing found no cart of negative reduced cost
-    columns: int
+    carts: list[tuple[int, ...]]  # the generated carts (orders) ...
+    prices: list[int]  # ... and their route lengths
     rounds: int
     proofs: int  # rounds whose pricing was proven
     seconds: float
@@ -307,7 +308,8 @@ def lower_bound(
         lp_mm=lp,
         upper_mm=min(upper, cover) if cover is not None else upper,
         converged=converged,
-        columns=len(master.carts),
+        carts=master.carts,
+        prices=master.costs,
         rounds=rounds,
         proofs=proofs,
         seconds=time.monotonic() - started,
