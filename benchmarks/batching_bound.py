@@ -23,6 +23,11 @@ generation, each cart priced by its shortest route (Ratliff & Rosenthal's DP for
 A MIP over the generated carts, started from the plan, then gives a cover: the best plan this
 method knows. Independent of the planner's search and of its column generation
 (:mod:`picking.partition`, which prices heuristically and proves no bound).
+
+The same column generation inside the planner's 10 s was tried and dropped: from a plan, the
+master LP stays at the plan's value for the first 10-20 rounds (a degenerate vertex) while
+pricing explores, so within the 3-5 s left after a first round of search it reached neither
+the LP's optimum nor a better cover (Henn-Waescher at 60 items, Muter-Oencan at 36).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
@@ -48,15 +53,15 @@ log = logging.getLogger(__name__)
 #: A cart enters the LP when its reduced cost is below minus this many mm.
 EPSILON_MM = 1.0
 #: Carts pricing adds per round, at most (those of least reduced cost).
-ROUND_CARTS = 300
+ROUND_CARTS = 1_000
 #: Carts of one level the pricing's branch and bound extends, at most; beyond, it extends
 #: the most promising ones and proves nothing that round. Early duals prune little, so the
 #: first rounds extend at most ``FIRST_NODES``, ten times more after each round that finds
 #: nothing.
 MAX_NODES = 2_000_000
-FIRST_NODES = 2_000
+FIRST_NODES = 500
 #: Time limit of the final MIP over the generated carts.
-COVER_SECONDS = 120.0
+COVER_SECONDS = 60.0
 
 
 def _highs() -> highspy.Highs:
@@ -180,8 +185,8 @@ class Bound:
     lp_mm: float  # the last restricted LP (equal to lower_mm once converged)
     upper_mm: int  # the best cover by the generated carts (at most the given plan)
     converged: bool  # exact pricing found no cart of negative reduced cost
-    carts: list[tuple[int, ...]]  # the generated carts (orders) ...
-    prices: list[int]  # ... and their route lengths
+    carts: list[tuple[int, ...]] = field(repr=False)  # the generated carts (orders) ...
+    prices: list[int] = field(repr=False)  # ... and their route lengths
     rounds: int
     proofs: int  # rounds whose pricing was proven
     seconds: float
