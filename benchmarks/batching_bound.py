@@ -4,15 +4,14 @@ For waves with too many capacity-feasible carts to enumerate (10^8 to 10^13 on t
 benchmark classes), the linear relaxation of set partitioning, "each order on exactly one
 cart, at least as many carts as the units need", is solved over *every* such cart by column
 generation, each cart priced by its shortest route (Ratliff & Rosenthal's DP for one block,
-:mod:`routing.sweep`):
+:mod:`benchmarks.sweep`):
 
 1. The restricted master LP (HiGHS) starts from every order alone and the carts of a plan.
-2. Pricing (:func:`picking.sweep_pricing.price_all`) is a branch and bound over sets of
-   orders that finds the least reduced cost of any cart: routes only grow with orders, so a
-   cart's reduced cost less the most dual that orders could still add in its room (a
-   fractional knapsack) bounds every cart grown from it. Each level of the search is priced
-   at once by the vectorised DP. This is the idea of Wahlen and Gschwind's labelling with
-   completion bounds, without their cuts.
+2. Pricing (:func:`price_all`) is a branch and bound over sets of orders that finds the least
+   reduced cost of any cart: routes only grow with orders, so a cart's reduced cost less the
+   most dual that orders could still add in its room (a fractional knapsack) bounds every cart
+   grown from it. Each level of the search is priced at once by the vectorised DP. This is
+   the idea of Wahlen and Gschwind's labelling with completion bounds, without their cuts.
    (A MIP over the DP's states was tried first: its relaxation shares one long walk between
    fractions of every order, and it took minutes per pricing.)
 3. Each proven pricing gives a bound even before the LP is optimal: with order duals ``pi``,
@@ -42,15 +41,17 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
-from picking.sweep_pricing import AislePicks, price_all
-from routing.rectangular import RectangularGraph
-from routing.sweep import (
+from benchmarks.sweep import (
     IntArray,
+    sweep_prices,
 )
+from routing.rectangular import RectangularGraph
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
 
+#: A cart enters the LP when its reduced cost is below minus this many mm.
+EPSILON_MM = 1.0
 #: Carts pricing adds per round, at most (those of least reduced cost).
 ROUND_CARTS = 1_000
 #: Carts of one level the pricing's branch and bound extends, at most; beyond, it extends
@@ -68,6 +69,112 @@ def _highs() -> highspy.Highs:
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("threads", 1)
     return highs
+
+
+class _Knapsack:
+    """Fractional-knapsack bounds on the duals the orders after each position can add."""
+
+    def __init__(self, order: Sequence[int], units: IntArray, duals: FloatArray) -> None:
+        self.weights: list[FloatArray] = []
+        self.profits: list[FloatArray] = []
+        for i in range(len(order)):
+            rest = sorted(order[i + 1 :], key=lambda j: -duals[j] / units[j])
+            self.weights.append(np.cumsum([0.0] + [float(units[j]) for j in rest]))
+            self.profits.append(np.cumsum([0.0] + [float(duals[j]) for j in rest]))
+
+    def bound(self, position: IntArray, room: IntArray) -> FloatArray:
+        """Most dual a cart whose last order is at ``position`` can still add in ``room``."""
+        out = np.zeros(len(position))
+        for i in np.unique(position).tolist():
+            at = position == i
+            out[at] = self.after(i, room[at])
+        return out
+
+    def after(self, i: int, room: IntArray) -> FloatArray:
+        """Most dual the orders after position ``i`` can add in ``room``."""
+        w, p = self.weights[i], self.profits[i]
+        r = room.astype(float)
+        full = np.minimum(np.searchsorted(w, r, side="right") - 1, len(w) - 1)
+        part = np.minimum(full + 1, len(w) - 1)
+        step = w[part] - w[full]
+        share = np.where(step > 0, (r - w[full]) / np.where(step > 0, step, 1.0), 0.0)
+        out: FloatArray = p[full] + share * (p[part] - p[full])
+        return out
+
+
+def price_all(
+    rect: RectangularGraph,
+    depot: int,
+    per_order: IntArray,
+    units: IntArray,
+    capacity: int,
+    duals: FloatArray,
+    cart_dual: float,
+    max_nodes: int = MAX_NODES,
+) -> tuple[dict[tuple[int, ...], int], float | None]:
+    """Carts of reduced cost below ``-EPSILON_MM`` (with their prices; per level of the
+    search the :data:`ROUND_CARTS` least) that a branch and bound over the orders meets,
+    and a lower bound on the least reduced cost of any cart
+    (None when ``max_nodes`` stopped the proof).
+
+    Orders of positive dual are taken in order of dual per unit; a cart is extended only by
+    orders after its last. Its reduced cost is its route length (:func:`sweep_prices`, every
+    cart of a level at once) less its duals and ``cart_dual``; a cart is not extended when that,
+    less the most dual the orders after it could still add in the room left (a fractional
+    knapsack), is not below ``-EPSILON_MM``: routes only grow with orders. Orders of dual at
+    most zero are left out, as adding one never lowers a reduced cost.
+    """
+    order = sorted(
+        (j for j in range(len(units)) if duals[j] > 0), key=lambda j: -duals[j] / units[j]
+    )
+    knapsack = _Knapsack(order, units, duals)
+    picks = per_order[order]
+    sizes, gains = units[order], duals[order]
+    # One row per cart of the current level: its positions in ``order`` (ascending).
+    members = np.arange(len(order))[:, None]
+    occupied, load, gain = picks.copy(), sizes.copy(), gains.copy()
+    found: dict[tuple[int, ...], int] = {}
+    least, proven = np.inf, True
+    while len(members):
+        prices = sweep_prices(rect, depot, occupied)
+        reduced = prices - gain - cart_dual
+        least = min(least, float(reduced.min()))
+        negative = np.flatnonzero(reduced < -EPSILON_MM)
+        if len(negative) > ROUND_CARTS:  # the most negative suffice: the caller adds no more
+            negative = negative[np.argpartition(reduced[negative], ROUND_CARTS)[:ROUND_CARTS]]
+        for k in negative.tolist():
+            found[tuple(sorted(order[i] for i in members[k]))] = int(prices[k])
+        last = members[:, -1]
+        hope = reduced - knapsack.bound(last, capacity - load)
+        keep = np.flatnonzero(hope < -EPSILON_MM)
+        if len(keep) > max_nodes:
+            proven = False
+            keep = keep[np.argsort(hope[keep], kind="stable")[:max_nodes]]
+        members, last, occupied, load, gain, reduced = (
+            members[keep], last[keep], occupied[keep], load[keep], gain[keep], reduced[keep]
+        )  # fmt: skip
+        grown: list[tuple[IntArray, IntArray, IntArray, FloatArray]] = []
+        for q in range(len(order)):
+            parents = np.flatnonzero((last < q) & (load + sizes[q] <= capacity))
+            # A child costs at least its parent: skip it unpriced when even then neither it
+            # nor any cart grown from it could price below zero.
+            room = capacity - load[parents] - sizes[q]
+            hope = reduced[parents] - gains[q] - knapsack.after(q, room)
+            parents = parents[hope < -EPSILON_MM]
+            if len(parents):
+                grown.append((
+                    np.hstack([members[parents], np.full((len(parents), 1), q)]),
+                    occupied[parents] | picks[q],
+                    load[parents] + sizes[q],
+                    gain[parents] + gains[q],
+                ))  # fmt: skip
+        if not grown:
+            break
+        members = np.vstack([g[0] for g in grown])
+        occupied = np.vstack([g[1] for g in grown])
+        load = np.concatenate([g[2] for g in grown])
+        gain = np.concatenate([g[3] for g in grown])
+    return found, (min(least, -EPSILON_MM) if proven else None)
 
 
 @dataclass
@@ -162,10 +269,10 @@ def lower_bound(
     unit_array = np.asarray(units, dtype=np.int64)
     fewest = -(-int(unit_array.sum()) // capacity)
     master = _Master(n, fewest)
-    picks = AislePicks(rect, depot, per_order)
 
     def price(carts: Sequence[tuple[int, ...]]) -> list[int]:
-        return [int(p) for p in picks.prices(picks.union(carts))]
+        occupied = np.array([np.bitwise_or.reduce(per_order[list(c)], axis=0) for c in carts])
+        return [int(p) for p in sweep_prices(rect, depot, occupied)]
 
     start = [tuple(sorted(c)) for c in initial]
     seed = sorted({(i,) for i in range(n)} | set(start))
@@ -176,7 +283,9 @@ def lower_bound(
     while time.monotonic() < deadline:
         _, duals, cart_dual, lp = master.solve()
         rounds += 1
-        found, least = price_all(picks, unit_array, capacity, duals, cart_dual, nodes, ROUND_CARTS)
+        found, least = price_all(
+            rect, depot, per_order, unit_array, capacity, duals, cart_dual, nodes
+        )
         if least is not None:
             proofs += 1
             gain = cart_dual + least  # mu + r: see the module docstring

@@ -89,13 +89,13 @@ import numpy.typing as npt
 
 from benchmarks.batching_bound import COVER_SECONDS, Bound, lower_bound
 from benchmarks.layouts import henn_waescher, large_warehouse
+from benchmarks.sweep import aisle_picks, sweep_prices
 from picking.batching import Batcher, Item
 from picking.model import Cart, Load, Order, OrderLine, Wave, fits
 from picking.pricing import RouteCoster
 from picking.wave import WavePlan, plan
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularDepot, RectangularGraph, RectangularLayout
-from routing.sweep import aisle_picks, sweep_prices
 
 RESULTS = Path(__file__).parent / "results" / "picking.md"
 

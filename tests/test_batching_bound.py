@@ -12,7 +12,7 @@ import random
 import numpy as np
 import pytest
 
-from benchmarks.batching_bound import lower_bound
+from benchmarks.batching_bound import EPSILON_MM, lower_bound, price_all
 from benchmarks.picking_bench import (
     exact_optimum,
     feasible_batches,
@@ -20,12 +20,11 @@ from benchmarks.picking_bench import (
     partition_optimum,
     random_storage_wave,
 )
+from benchmarks.sweep import aisle_picks, sweep_prices
 from picking.model import Wave
 from picking.pricing import RouteCoster
-from picking.sweep_pricing import EPSILON_MM, AislePicks, price_all
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularGraph
-from routing.sweep import aisle_picks, sweep_prices
 from tests.factories import henn_waescher
 
 IntArray = np.ndarray
@@ -94,9 +93,7 @@ def test_pricing_finds_the_least_reduced_cost_of_every_cart(
     cart_dual = float(rng.uniform(0, 3000))
     members = (masks[:, None] >> np.arange(len(units))) & 1
     reduced = prices - members @ duals - cart_dual
-    found, least = price_all(
-        AislePicks(rect, depot, per_order), units, capacity, duals, cart_dual, 10**6, 10**6
-    )
+    found, least = price_all(rect, depot, per_order, units, capacity, duals, cart_dual)
     assert least is not None
     assert least <= min(float(reduced.min()), -EPSILON_MM) + 1e-6
     assert least >= min(float(reduced.min()), -EPSILON_MM) - 1e-6
