@@ -60,8 +60,10 @@ ROUND_CARTS = 1_000
 #: nothing.
 MAX_NODES = 2_000_000
 FIRST_NODES = 500
-#: Time limit of the final MIP over the generated carts.
+#: Time limit of the final MIP over the generated carts, and the carts it may use (those of
+#: least reduced cost).
 COVER_SECONDS = 60.0
+COVER_CARTS = 2_000
 
 
 def _highs() -> highspy.Highs:
@@ -234,15 +236,21 @@ class _Master:
         return np.asarray(solution.col_value), duals[: self.n], float(duals[self.n]), value
 
     def best_cover(self, start: Sequence[tuple[int, ...]], time_limit_s: float) -> int | None:
-        """The least cost of an exact cover by the generated carts, the MIP started from the
-        cover ``start`` (None: none found)."""
+        """The least cost of an exact cover by the generated carts nearest the LP (the
+        ``COVER_CARTS`` of least reduced cost) and ``start``'s, the MIP started from the cover
+        ``start`` (None: none found). Over every generated cart (10,000-27,000), HiGHS often
+        found nothing better than ``start`` in two minutes."""
+        self.solve()
+        reduced = np.asarray(self.highs.getSolution().col_dual)
         highs = _highs()
         lp = self.highs.getLp()
-        lp.col_upper_ = np.ones(lp.num_col_)
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * lp.num_col_
-        highs.passModel(lp)
         hint = np.zeros(lp.num_col_)
         hint[[self.carts.index(c) for c in start]] = 1.0
+        allowed = hint.copy()
+        allowed[np.argsort(reduced, kind="stable")[:COVER_CARTS]] = 1.0
+        lp.col_upper_ = allowed
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * lp.num_col_
+        highs.passModel(lp)
         highs.setSolution(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32), hint)
         highs.setOptionValue("time_limit", time_limit_s)
         highs.run()
