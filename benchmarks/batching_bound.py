@@ -24,10 +24,11 @@ A MIP over the generated carts, started from the plan, then gives a cover: the b
 method knows. Independent of the planner's search and of its column generation
 (:mod:`picking.partition`, which prices heuristically and proves no bound).
 
-The same column generation inside the planner's 10 s was tried and dropped: from a plan, the
-master LP stays at the plan's value for the first 10-20 rounds (a degenerate vertex) while
-pricing explores, so within the 3-5 s left after a first round of search it reached neither
-the LP's optimum nor a better cover (Henn-Waescher at 60 items, Muter-Oencan at 36).
+The same column generation inside the planner (its pricing in place of the planner's descents)
+was tried and dropped for now: from a plan, the master LP stays at the plan's value for the
+first 10-20 rounds (a degenerate vertex) while pricing explores, and a MIP over the carts then
+needs seconds more, so within 10 s on one core it gave no plan shorter than the search's on
+Henn-Waescher at 60 items and Muter-Oencan at 36; with twice the time it did.
 """
 
 from __future__ import annotations
