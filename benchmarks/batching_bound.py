@@ -42,10 +42,7 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.sweep import (
-    IntArray,
-    sweep_prices,
-)
+from benchmarks.sweep import IntArray, sweep_prices
 from routing.rectangular import RectangularGraph
 
 FloatArray = npt.NDArray[np.float64]
@@ -67,7 +64,8 @@ COVER_SECONDS = 60.0
 COVER_CARTS = 2_000
 
 
-def _highs() -> highspy.Highs:
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS instance that prints nothing and solves on one thread."""
     highs = highspy.Highs()  # type: ignore[no-untyped-call]
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("threads", 1)
@@ -199,8 +197,8 @@ class _Master:
     """The restricted master LP over generated carts (order tuples) with their prices."""
 
     def __init__(self, n: int, fewest: int) -> None:
-        self.n, self.fewest = n, fewest
-        self.highs = _highs()
+        self.n = n
+        self.highs = quiet_highs()
         empty = np.zeros(0, dtype=np.int32)
         ones = np.ones(n)
         self.highs.addRows(n, ones, ones, 0, empty, empty, np.zeros(0))
@@ -208,7 +206,7 @@ class _Master:
                            empty, empty, np.zeros(0))  # fmt: skip
         self.carts: list[tuple[int, ...]] = []
         self.costs: list[int] = []
-        self.known: set[tuple[int, ...]] = set()
+        self.known: dict[tuple[int, ...], int] = {}  # cart -> its column
 
     def add(self, carts: Sequence[tuple[int, ...]], costs: Sequence[int]) -> None:
         fresh = [(c, p) for c, p in zip(carts, costs, strict=True) if c not in self.known]
@@ -222,7 +220,7 @@ class _Master:
             np.array(index, dtype=np.int32), np.ones(len(index)),
         )  # fmt: skip
         for c, p in fresh:
-            self.known.add(c)
+            self.known[c] = len(self.carts)
             self.carts.append(c)
             self.costs.append(p)
 
@@ -243,10 +241,10 @@ class _Master:
         found nothing better than ``start`` in two minutes."""
         self.solve()
         reduced = np.asarray(self.highs.getSolution().col_dual)
-        highs = _highs()
+        highs = quiet_highs()
         lp = self.highs.getLp()
         hint = np.zeros(lp.num_col_)
-        hint[[self.carts.index(c) for c in start]] = 1.0
+        hint[[self.known[c] for c in start]] = 1.0
         allowed = hint.copy()
         allowed[np.argsort(reduced, kind="stable")[:COVER_CARTS]] = 1.0
         lp.col_upper_ = allowed

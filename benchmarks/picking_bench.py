@@ -87,7 +87,13 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.batching_bound import COVER_CARTS, COVER_SECONDS, Bound, lower_bound
+from benchmarks.batching_bound import (
+    COVER_CARTS,
+    COVER_SECONDS,
+    Bound,
+    lower_bound,
+    quiet_highs,
+)
 from benchmarks.layouts import henn_waescher, large_warehouse
 from benchmarks.sweep import aisle_picks, sweep_prices
 from picking.batching import Batcher, Item
@@ -179,16 +185,21 @@ def multi_bin_wave(oracle: DistanceOracle, rng: random.Random, n: int, capacity:
     return Wave(orders, Cart(capacity_units=capacity), stock)
 
 
+def order_locs(oracle: DistanceOracle, wave: Wave) -> list[frozenset[int]]:
+    """Each order's bin locations (random-storage waves: every SKU in one bin)."""
+    return [
+        frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in o.lines)
+        for o in wave.orders
+    ]
+
+
 def exact_optimum(oracle: DistanceOracle, wave: Wave) -> int:
     """Least total distance over every capacity-feasible batching, each with its optimal route
     (random-storage waves: every SKU in one bin)."""
     start = oracle.depot_location(oracle.depot_ids[0])
     coster = RouteCoster(oracle, start, start)
     n = len(wave.orders)
-    locs = [
-        frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in o.lines)
-        for o in wave.orders
-    ]
+    locs = order_locs(oracle, wave)
     units = [sum(x.quantity for x in o.lines) for o in wave.orders]
     cap = wave.cart.capacity_units
     batches: dict[int, list[tuple[int, int]]] = {i: [] for i in range(n)}
@@ -317,10 +328,8 @@ def proven_optimum(oracle: DistanceOracle, wave: Wave, max_updates: int) -> Proo
     n = len(wave.orders)
     units = [sum(x.quantity for x in o.lines) for o in wave.orders]
     order = sorted(range(n), key=lambda i: -units[i])  # big orders first: fewer DP updates
-    locs = [
-        frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in wave.orders[i].lines)
-        for i in order
-    ]
+    every = order_locs(oracle, wave)
+    locs = [every[i] for i in order]
     masks = feasible_batches([units[i] for i in order], wave.cart.capacity_units)
     updates = dp_updates(n, masks)
     if updates > max_updates:
@@ -386,10 +395,7 @@ def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> O
     flat = np.array(members, dtype=np.int64)
     size = np.array(sizes, dtype=np.int64)
     first = np.concatenate([[0], np.cumsum(size)[:-1]])
-    locs = [
-        frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in o.lines)
-        for o in wave.orders
-    ]
+    locs = order_locs(oracle, wave)
     start = oracle.depot_location(oracle.depot_ids[0])
     occupied = np.bitwise_or.reduceat(aisle_picks(rect, locs)[flat], first, axis=0)
     costs = sweep_prices(rect, start - oracle.n_bins, occupied)
@@ -413,7 +419,7 @@ def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> O
     model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     model.a_matrix_.start_, model.a_matrix_.index_ = column_start, index
     model.a_matrix_.value_ = np.ones(len(index))
-    highs = _highs()
+    highs = quiet_highs()
     highs.passModel(model)
     highs.run()
     bound = highs.getInfo().objective_function_value * 1000
@@ -435,7 +441,7 @@ def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> O
         )
         sub.a_matrix_.value_ = np.ones(len(sub.a_matrix_.index_))
         sub.integrality_ = [highspy.HighsVarType.kInteger] * len(columns)
-        mip = _highs()
+        mip = quiet_highs()
         mip.setOptionValue("time_limit", PARTITION_MIP_SECONDS)
         mip.passModel(sub)
         mip.run()
@@ -463,10 +469,7 @@ def bound_wave(oracle: DistanceOracle, wave: Wave, plan: WavePlan) -> Bound:
     rect = oracle.rectangular
     if rect is None or wave.cart != Cart(capacity_units=wave.cart.capacity_units):
         raise ValueError("bound_wave needs a rectangular layout and a units-only cart")
-    locs = [
-        frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in o.lines)
-        for o in wave.orders
-    ]
+    locs = order_locs(oracle, wave)
     units = [sum(x.quantity for x in o.lines) for o in wave.orders]
     index = {o.id: i for i, o in enumerate(wave.orders)}
     carts = [[index[o] for o in b.order_ids] for b in plan.batches]
@@ -484,20 +487,12 @@ def bound_wave(oracle: DistanceOracle, wave: Wave, plan: WavePlan) -> Bound:
     return bound
 
 
-def _highs() -> highspy.Highs:
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
-    return highs
-
-
 def savings_only(oracle: DistanceOracle, wave: Wave) -> int:
     """Clarke-Wright savings with optimal routes, no improvement (random-storage waves)."""
     start = oracle.depot_location(oracle.depot_ids[0])
     coster = RouteCoster(oracle, start, start)
     items = []
-    for o in wave.orders:
-        locs = frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in o.lines)
+    for o, locs in zip(wave.orders, order_locs(oracle, wave), strict=True):
         x, y = zip(*(oracle.point(loc) for loc in locs), strict=True)
         units = sum(line.quantity for line in o.lines)
         items.append(

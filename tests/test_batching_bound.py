@@ -17,6 +17,7 @@ from benchmarks.picking_bench import (
     exact_optimum,
     feasible_batches,
     muter_oencan,
+    order_locs,
     partition_optimum,
     random_storage_wave,
 )
@@ -36,10 +37,7 @@ def _wave_arrays(
     """The block, the depot index, each order's picks per aisle and each order's units."""
     rect = oracle.rectangular
     assert rect is not None
-    locs = [
-        frozenset(oracle.bin_location(next(iter(wave.stock[x.sku]))) for x in o.lines)
-        for o in wave.orders
-    ]
+    locs = order_locs(oracle, wave)
     units = np.array([sum(x.quantity for x in o.lines) for o in wave.orders], dtype=np.int64)
     depot = oracle.depot_location(oracle.depot_ids[0]) - oracle.n_bins
     return rect, depot, aisle_picks(rect, locs), units
