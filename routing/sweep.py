@@ -1,8 +1,11 @@
-"""Ratliff & Rosenthal's route DP for one-block warehouses, as an independent reference.
+"""Ratliff & Rosenthal's route DP for one-block warehouses, over many carts at once.
 
-The benchmarks price carts with it (:func:`sweep_prices`, vectorised over many carts) and
-bound the optimum of large waves with it (:mod:`benchmarks.batching_bound`). Written
-apart from :mod:`routing.ladder` so that the references do not share the planner's code.
+:class:`routing.single_block.SingleBlockPricer` prices one cart at a time; column generation
+(:mod:`picking.columns`) prices tens of thousands per round, so :func:`sweep_prices` runs the
+same DP as numpy operations over a batch of carts, each given as its picks per aisle (bit masks
+over the block's bin depths, :func:`aisle_picks`). It covers the case of the benchmark classes:
+one block, a closed walk from a depot at the front of the first aisle (:func:`check_layout`);
+its prices equal the scalar DP's (``tests/test_columns.py``).
 
 The walk is built aisle by aisle from the left. Each aisle is left empty (no picks), walked
 through once or twice, entered from the front or the back to its farthest pick, or from both
@@ -13,6 +16,7 @@ at the back and at the front, keeping every degree even and the walk connected.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +24,9 @@ import numpy.typing as npt
 from routing.rectangular import RectangularGraph
 
 IntArray = npt.NDArray[np.int64]
+
+#: Bin depths an aisle may have: its picks are the bits of one int64.
+MAX_DEPTHS = 62
 
 #: Sweep state after an aisle: the multiplicity class of the cross-aisle edges leaving it to
 #: the right at the back and at the front (0 none, 1 odd, 2 even and non-zero) and whether
@@ -75,6 +82,12 @@ def sweep_moves(aisle: int, aisles: int, state: Sweep) -> Iterator[tuple[int, Sw
                     yield vertical, after, out_back + out_front
 
 
+@cache
+def _moves(aisle: int, aisles: int, state: Sweep) -> tuple[tuple[int, Sweep, int], ...]:
+    """:func:`sweep_moves`, remembered (the DP asks for the same ones for every batch)."""
+    return tuple(sweep_moves(aisle, aisles, state))
+
+
 def _degree(incoming: int, added: int) -> int:
     """Degree class (0 none, 1 odd, 2 even and non-zero) of a junction."""
     if incoming == 0 and added == 0:
@@ -82,13 +95,25 @@ def _degree(incoming: int, added: int) -> int:
     return 1 if (incoming + added) % 2 else 2
 
 
+def handles(rect: RectangularGraph, depot: int) -> bool:
+    """Whether the sweep prices walks on ``rect`` from ``depot`` (a depot index): one block,
+    at most 62 bin depths (the bits of :func:`aisle_picks`), the depot on the front cross
+    aisle at the first aisle."""
+    return (
+        len(rect.ladder.cross_y_mm) == 2
+        and len(depths(rect)) <= MAX_DEPTHS
+        and rect.depot_cross[depot] == 0
+        and rect.depot_x_mm[depot] == rect.ladder.aisle_x_mm[0]
+    )
+
+
 def check_layout(rect: RectangularGraph, depot: int) -> None:
-    """Raise unless the sweep handles the layout: one block, ``depot`` (a depot index) on
-    the front cross aisle at the first aisle."""
-    if len(rect.ladder.cross_y_mm) != 2:
-        raise ValueError("the sweep needs one block (two cross aisles)")
-    if rect.depot_cross[depot] != 0 or rect.depot_x_mm[depot] != rect.ladder.aisle_x_mm[0]:
-        raise ValueError("the sweep needs the depot at the front of the first aisle")
+    """Raise ``ValueError`` unless :func:`handles` holds."""
+    if not handles(rect, depot):
+        raise ValueError(
+            "the sweep needs one block of at most 62 bin depths and the depot at the front "
+            "of the first aisle"
+        )
 
 
 def depths(rect: RectangularGraph) -> list[int]:
@@ -100,8 +125,8 @@ def depths(rect: RectangularGraph) -> list[int]:
 def aisle_picks(rect: RectangularGraph, order_locs: Sequence[frozenset[int]]) -> IntArray:
     """Each order's picks per aisle, as bit masks over the block's distinct bin depths."""
     ys = depths(rect)
-    if len(ys) > 62:
-        raise ValueError("aisle_picks keeps an aisle's picks in a 62-bit mask")
+    if len(ys) > MAX_DEPTHS:
+        raise ValueError(f"aisle_picks keeps an aisle's picks in a {MAX_DEPTHS}-bit mask")
     slot = {y: k for k, y in enumerate(ys)}
     per_order = np.zeros((len(order_locs), len(rect.ladder.aisle_x_mm)), dtype=np.int64)
     for i, locs in enumerate(order_locs):
@@ -146,7 +171,7 @@ def sweep_prices(rect: RectangularGraph, depot: int, occupied: IntArray) -> IntA
         step = 0 if a + 1 == aisles else aisle_x[a + 1] - aisle_x[a]
         after: dict[Sweep, IntArray] = {}
         for state, cost in states.items():
-            for vertical, nxt, crossings in sweep_moves(a, aisles, state):
+            for vertical, nxt, crossings in _moves(a, aisles, state):
                 total = cost + verticals[vertical] + crossings * step
                 if nxt in after:
                     np.minimum(after[nxt], total, out=after[nxt])

@@ -12,7 +12,7 @@ import random
 import numpy as np
 import pytest
 
-from benchmarks.batching_bound import EPSILON_MM, lower_bound, price_all
+from benchmarks.batching_bound import lower_bound
 from benchmarks.picking_bench import (
     exact_optimum,
     feasible_batches,
@@ -21,11 +21,12 @@ from benchmarks.picking_bench import (
     partition_optimum,
     random_storage_wave,
 )
-from benchmarks.sweep import aisle_picks, sweep_prices
+from picking.columns import EPSILON_MM, price_all
 from picking.model import Wave
 from picking.pricing import RouteCoster
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularGraph
+from routing.sweep import aisle_picks, sweep_prices
 from tests.factories import henn_waescher
 
 IntArray = np.ndarray
