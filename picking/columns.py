@@ -26,18 +26,22 @@ walk in one block (:func:`routing.sweep.handles`).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import highspy
 import numpy as np
 import numpy.typing as npt
 
+from picking.batching import Batcher, BatchPlan
+from picking.partition import Partitioner
 from routing.rectangular import RectangularGraph
-from routing.sweep import IntArray, sweep_prices
+from routing.sweep import IntArray, aisle_picks, sweep_prices
 
 FloatArray = npt.NDArray[np.float64]
+log = logging.getLogger(__name__)
 
 #: A cart enters the LP when its reduced cost is below minus this many mm.
 EPSILON_MM = 1.0
@@ -46,12 +50,24 @@ ROUND_CARTS = 1_000
 #: Carts of one level the search extends, at most; beyond, it extends the most promising ones
 #: and proves nothing.
 MAX_NODES = 2_000_000
+#: Carts whose children are weighed at once (one row each per order).
+CHILD_CHUNK = 20_000
 #: The planner's beam (:func:`improve`): carts extended per level and kept per level. Measured
 #: on the 100-order Henn-Waescher wave at 60 items (one core, ILS 1.5 s, then column
 #: generation to 6 s, a dive and local search to 9.5 s): a beam of 30 left the LP 0.6 % higher
 #: and 500 took a second a round (5 rounds in the time, the LP still at the starting plan's).
-BEAM_NODES = 100
-BEAM_CARTS = 300
+BEAM_NODES = 500
+BEAM_CARTS = 1_000
+#: The same for the pricing after each fixing of the dive.
+DIVE_NODES = 30
+DIVE_CARTS = 200
+#: Shares of :func:`search`'s time: local search until the first, column generation with the
+#: planner's heuristic pricing until the second (it leaves the plan's degenerate vertex sooner),
+#: with the beam until the third, then local search from the dive's carts.
+SEARCH_FIRST_SHARE = 0.08
+SEARCH_DESCENT_SHARE = 0.35
+SEARCH_COLUMNS_SHARE = 0.65
+SEARCH_DIVE_SHARE = 0.8
 
 
 def quiet_highs() -> highspy.Highs:
@@ -63,33 +79,40 @@ def quiet_highs() -> highspy.Highs:
 
 
 class Knapsack:
-    """Fractional-knapsack bounds on the duals the orders after each position can add."""
+    """Fractional-knapsack bounds on the duals the orders after each position can add.
+
+    Row ``i`` holds the cumulative units and duals of the orders after position ``i``, best
+    dual per unit first; the rows sit end to end in one sorted array (row ``i`` offset by
+    ``i`` times more than any row's units), so one ``searchsorted`` serves every position.
+    """
 
     def __init__(self, order: Sequence[int], units: IntArray, duals: FloatArray) -> None:
-        self.weights: list[FloatArray] = []
-        self.profits: list[FloatArray] = []
-        for i in range(len(order)):
+        n = len(order)
+        self.width = n + 1
+        self.weights = np.zeros((n, n + 1))
+        self.profits = np.zeros((n, n + 1))
+        self.lengths = np.arange(n + 1, 1, -1, dtype=np.int64)  # row i: n - i orders, and 0
+        for i in range(n):
             rest = sorted(order[i + 1 :], key=lambda j: -duals[j] / units[j])
-            self.weights.append(np.cumsum([0.0] + [float(units[j]) for j in rest]))
-            self.profits.append(np.cumsum([0.0] + [float(duals[j]) for j in rest]))
+            w = np.cumsum([0.0] + [float(units[j]) for j in rest])
+            p = np.cumsum([0.0] + [float(duals[j]) for j in rest])
+            self.weights[i, : len(w)], self.weights[i, len(w) :] = w, w[-1] + 0.5
+            self.profits[i, : len(p)], self.profits[i, len(p) :] = p, p[-1]
+        self.offset = float(self.weights.max(initial=0.0)) + 1.0
+        self.flat = (self.weights + self.offset * np.arange(n)[:, None]).ravel()
 
-    def bound(self, position: IntArray, room: IntArray) -> FloatArray:
-        """Most dual a cart whose last order is at ``position`` can still add in ``room``."""
-        out = np.zeros(len(position))
-        for i in np.unique(position).tolist():
-            at = position == i
-            out[at] = self.after(i, room[at])
-        return out
-
-    def after(self, i: int, room: IntArray) -> FloatArray:
-        """Most dual the orders after position ``i`` can add in ``room``."""
-        w, p = self.weights[i], self.profits[i]
-        r = room.astype(float)
-        full = np.minimum(np.searchsorted(w, r, side="right") - 1, len(w) - 1)
-        part = np.minimum(full + 1, len(w) - 1)
-        step = w[part] - w[full]
-        share = np.where(step > 0, (r - w[full]) / np.where(step > 0, step, 1.0), 0.0)
-        out: FloatArray = p[full] + share * (p[part] - p[full])
+    def after(self, position: IntArray, room: IntArray) -> FloatArray:
+        """Most dual the orders after each ``position`` can add in each ``room`` (>= 0)."""
+        r = np.minimum(room.astype(float), self.offset - 1.0)  # beyond: every order fits
+        at = np.searchsorted(self.flat, r + self.offset * position, side="right") - 1
+        last = self.lengths[position] - 1
+        full = np.minimum(at - position * self.width, last)
+        part = np.minimum(full + 1, last)
+        w_full, w_part = self.weights[position, full], self.weights[position, part]
+        p_full, p_part = self.profits[position, full], self.profits[position, part]
+        step = w_part - w_full
+        share = np.where(step > 0, (r - w_full) / np.where(step > 0, step, 1.0), 0.0)
+        out: FloatArray = p_full + share * (p_part - p_full)
         return out
 
 
@@ -144,7 +167,7 @@ def price_all(
             proven = False
             break
         last = members[:, -1]
-        hope = reduced - knapsack.bound(last, capacity - load)
+        hope = reduced - knapsack.after(last, capacity - load)
         keep = np.flatnonzero(hope < -EPSILON_MM)
         if len(keep) > max_nodes:
             proven = False
@@ -153,19 +176,24 @@ def price_all(
             members[keep], last[keep], occupied[keep], load[keep], gain[keep], reduced[keep]
         )  # fmt: skip
         grown: list[tuple[IntArray, IntArray, IntArray, FloatArray]] = []
-        for q in range(len(order)):
-            parents = np.flatnonzero((last < q) & (load + sizes[q] <= capacity))
+        positions = np.arange(len(order))
+        for first in range(0, len(members), CHILD_CHUNK):
+            chunk = slice(first, first + CHILD_CHUNK)
+            fit = (last[chunk, None] < positions) & (load[chunk, None] + sizes <= capacity)
+            parents, qs = np.nonzero(fit)
+            parents += first
             # A child costs at least its parent: skip it unpriced when even then neither it
             # nor any cart grown from it could price below zero.
-            room = capacity - load[parents] - sizes[q]
-            hope = reduced[parents] - gains[q] - knapsack.after(q, room)
-            parents = parents[hope < -EPSILON_MM]
+            room = capacity - load[parents] - sizes[qs]
+            hope = reduced[parents] - gains[qs] - knapsack.after(qs, room)
+            good = hope < -EPSILON_MM
+            parents, qs = parents[good], qs[good]
             if len(parents):
                 grown.append((
-                    np.hstack([members[parents], np.full((len(parents), 1), q)]),
-                    occupied[parents] | picks[q],
-                    load[parents] + sizes[q],
-                    gain[parents] + gains[q],
+                    np.hstack([members[parents], qs[:, None]]),
+                    occupied[parents] | picks[qs],
+                    load[parents] + sizes[qs],
+                    gain[parents] + gains[qs],
                 ))  # fmt: skip
         if not grown:
             break
@@ -218,23 +246,30 @@ class Master:
         return np.asarray(solution.col_value), duals[: self.n], float(duals[self.n]), value
 
 
-def dive(master: Master, deadline: float = math.inf) -> list[tuple[int, ...]]:
+def dive(
+    master: Master,
+    price: Callable[[FloatArray, float], dict[tuple[int, ...], int]] | None = None,
+    deadline: float = math.inf,
+) -> list[tuple[int, ...]]:
     """Carts of an integral LP solution reached by fixing carts (see the module docstring);
-    the master's LP is left with them fixed."""
+    the master's LP is left with them fixed.
+
+    With ``price`` (duals and the cart row's dual -> improving carts with their prices), each
+    fixing is followed by a round of pricing over the orders not yet fixed (a price-and-dive):
+    without it the generated carts rarely pack the orders the fixed ones leave.
+    """
     highs = master.highs
     fixed: list[int] = []
-    highs.run()
+    x = master.solve()[0]
     while time.monotonic() < deadline:
-        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            break
-        x = np.asarray(highs.getSolution().col_value)
         free = np.flatnonzero(x > 1e-6)
         free = free[~np.isin(free, fixed)]
         if not len(free):
             break
-        whole = free[x[free] > 1 - 1e-6]
+        # Carts above one half cannot share an order (its row sums to one): fix them all.
+        most = free[x[free] > 0.5 + 1e-6]
         costs = np.asarray(master.costs)[free]
-        chosen = whole if len(whole) else free[[int(np.lexsort((costs, -x[free]))[0])]]
+        chosen = most if len(most) else free[[int(np.lexsort((costs, -x[free]))[0])]]
         for k in chosen.tolist():
             highs.changeColBounds(k, 1.0, highspy.kHighsInf)
         highs.run()
@@ -243,6 +278,14 @@ def dive(master: Master, deadline: float = math.inf) -> list[tuple[int, ...]]:
                 highs.changeColBounds(k, 0.0, highspy.kHighsInf)
             break
         fixed.extend(chosen.tolist())
+        x, duals, cart_dual, _ = master.solve()
+        if price is not None:
+            duals = duals.copy()
+            duals[[i for k in fixed for i in master.carts[k]]] = -1.0  # taken: left out
+            found = price(duals, cart_dual)
+            if found:
+                master.add(list(found), list(found.values()))
+                x = master.solve()[0]
     return [master.carts[k] for k in fixed]
 
 
@@ -254,12 +297,16 @@ def improve(
     capacity: int,
     initial: Sequence[Sequence[int]],
     deadline: float,
+    dive_until: float,
+    known: Sequence[tuple[tuple[int, ...], int]] = (),
 ) -> list[tuple[int, ...]]:
     """Carts for a plan of the wave, by column generation with the beam pricing until
-    ``deadline`` (``time.monotonic()``) and a dive; every order is in at most one of them.
+    ``deadline`` (``time.monotonic()``) and a price-and-dive until ``dive_until``; every
+    order is in at most one of them.
 
     ``per_order``: each order's picks per aisle (:func:`routing.sweep.aisle_picks`);
-    ``initial``: a plan (order indices per cart), whose carts seed the LP.
+    ``initial``: a plan (order indices per cart), whose carts seed the LP, with ``known``
+    (carts as sorted order tuples, with their prices).
     """
     n = len(per_order)
     fewest = -(-int(units.sum()) // capacity)
@@ -267,6 +314,7 @@ def improve(
     seed = sorted({(i,) for i in range(n)} | {tuple(sorted(c)) for c in initial})
     occupied = np.array([np.bitwise_or.reduce(per_order[list(c)], axis=0) for c in seed])
     master.add(seed, sweep_prices(rect, depot, occupied).tolist())
+    master.add([c for c, _ in known], [p for _, p in known])
     while time.monotonic() < deadline:
         _, duals, cart_dual, _ = master.solve()
         found, _ = price_all(
@@ -278,4 +326,48 @@ def improve(
         ranked = sorted(found, key=lambda c: found[c] - float(duals[list(c)].sum()))
         ranked = ranked[:BEAM_CARTS]
         master.add(ranked, [found[c] for c in ranked])
-    return dive(master)
+    lp = master.solve()[3]
+
+    def price(duals: FloatArray, cart_dual: float) -> dict[tuple[int, ...], int]:
+        found = price_all(
+            rect, depot, per_order, units, capacity, duals, cart_dual,
+            DIVE_NODES, DIVE_CARTS, dive_until,
+        )[0]  # fmt: skip
+        ranked = sorted(found, key=lambda c: found[c] - float(duals[list(c)].sum()))
+        return {c: found[c] for c in ranked[:DIVE_CARTS]}
+
+    carts = dive(master, price, dive_until)
+    log.debug(
+        "column generation: %d carts, LP %.0f mm; the dive fixed %d carts", len(master.carts),
+        lp, len(carts),
+    )  # fmt: skip
+    return carts
+
+
+def search(batcher: Batcher, rect: RectangularGraph, depot: int, deadline: float) -> BatchPlan:
+    """A plan for ``batcher``'s wave by the batcher's local search, column generation from its
+    plan, a dive, and local search again from the dive's carts (the orders they leave out
+    each alone at first); the better of the two searches' plans.
+
+    ``depot``: the depot index the walks start and end at (:func:`routing.sweep.handles`).
+    """
+    started = time.monotonic()
+    span = max(deadline - started, 0.0)
+    first = batcher.solve(deadline=started + SEARCH_FIRST_SHARE * span)
+    items = batcher.items
+    partitioner = Partitioner(items, batcher.cart, batcher.cost, batcher.fewest_carts)
+    known = partitioner.carts(first.batches, started + SEARCH_DESCENT_SHARE * span)
+    per_order = aisle_picks(rect, [item.locs for item in items])
+    units = np.array([item.load.units for item in items], dtype=np.int64)
+    capacity = batcher.cart.capacity_units
+    carts = improve(
+        rect, depot, per_order, units, capacity, first.batches,
+        started + SEARCH_COLUMNS_SHARE * span, started + SEARCH_DIVE_SHARE * span, known,
+    )  # fmt: skip
+    covered = {i for cart in carts for i in cart}
+    alone = [[i] for i in range(len(items)) if i not in covered]
+    log.debug("search: %.1f s in, %d orders left out", time.monotonic() - started, len(alone))
+    second = batcher.solve(deadline=deadline, initial=[list(c) for c in carts] + alone)
+    log.debug("search: local search %d mm, from the dive %d mm", first.distance_mm,
+              second.distance_mm)  # fmt: skip
+    return min(first, second, key=lambda p: p.distance_mm + p.penalty_mm)

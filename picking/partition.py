@@ -185,12 +185,28 @@ class Partitioner:
         ``initial`` (a plan covering every item once), never worse than it."""
         started = time.monotonic()
         pricing_end = deadline - MIP_SHARE * max(deadline - started, 0.0)
+        master, upper, lp_value, rounds = self._generate(initial, pricing_end, near=True)
+        batches = self._mip(master, initial, upper, deadline)
+        distance = sum(self.price(b) for b in batches)
+        return Partition(batches, distance, lp_value * 1000, len(master.columns), rounds)
+
+    def carts(self, initial: list[list[int]], deadline: float) -> list[tuple[tuple[int, ...], int]]:
+        """Every cart column generation from ``initial`` meets before ``deadline`` or before
+        pricing finds nothing more (sorted item tuples with their cost in mm)."""
+        master = self._generate(initial, deadline, near=False)[0]
+        return list(zip(master.columns, master.costs, strict=True))
+
+    def _generate(
+        self, initial: list[list[int]], deadline: float, *, near: bool
+    ) -> tuple[_Master, int, float, int]:
+        """Column generation until ``deadline`` (with the last pass for carts near the LP when
+        ``near``): the master, the cost of ``initial``, the last LP value (m), the rounds."""
         master = _Master(self.n, self.fewest)
         seed = {tuple(sorted(b)) for b in initial} | {(i,) for i in range(self.n)}
         master.add([(m, self.price(m)) for m in sorted(seed)])
         upper = sum(self.price(b) for b in initial)
         rounds, lp_value, stage = 0, math.nan, 0
-        while rounds < MAX_ROUNDS and time.monotonic() < pricing_end:
+        while rounds < MAX_ROUNDS and time.monotonic() < deadline:
             solved = master.solve()
             if solved is None:
                 break
@@ -203,19 +219,17 @@ class Partitioner:
             slack = -EPSILON_MM
             if stage == 3:  # the LP is done: carts close to it, for the MIP to choose from
                 slack = min(upper - lp_value * 1000, GAP_SLACK * lp_value * 1000)
-            found = self._price(master, starts, duals, cart_dual, candidates, pricing_end, slack)
+            found = self._price(master, starts, duals, cart_dual, candidates, deadline, slack)
             if stage == 3:  # the nearest to the LP only, to keep the MIP small
                 found.sort(key=lambda cart: cart[1] - cart_dual - float(duals[list(cart[0])].sum()))
                 del found[NEAR_CARTS:]
             if found:
                 master.add(found)
-            if stage == 3:
+            if stage == 3 or (stage == 2 and not found and not near):
                 break
             if not found:
                 stage += 1
-        batches = self._mip(master, initial, upper, deadline)
-        distance = sum(self.price(b) for b in batches)
-        return Partition(batches, distance, lp_value * 1000, len(master.columns), rounds)
+        return master, upper, lp_value, rounds
 
     def _price(
         self,

@@ -28,20 +28,34 @@ list order (graph layouts).
 from __future__ import annotations
 
 import enum
+import multiprocessing
 import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import numpy as np
 
+from picking import columns
 from picking.batching import Batcher, Item
-from picking.model import Load, Order, OrderLine, Wave, fits, order_fits, order_load, validate
+from picking.model import (
+    Cart,
+    Load,
+    Order,
+    OrderLine,
+    Wave,
+    fits,
+    order_fits,
+    order_load,
+    validate,
+)
 from picking.partition import Partitioner
 from picking.pricing import RouteCoster
 from routing import route
 from routing.oracle import DistanceOracle
 from routing.route import Baseline, PickList, RouteResult, RouteStatus
+from routing.sweep import handles
 
 #: Share of the search time spent batching before the first bin re-selection.
 FIRST_ROUND_SHARE = 0.6
@@ -57,6 +71,8 @@ PARTITION_MAX_ORDERS = 400
 #: and 48) 0.8-1.4 % longer, as larger carts take longer to price and the search alone gets
 #: less time.
 PARTITION_MAX_ORDERS_PER_CART = 4.0
+#: Seconds a column search's process may run past its deadline before its plan is given up.
+COLUMN_SEARCH_GRACE_S = 0.5
 #: Share of the time limit kept for the last bin re-selection, after batching ends.
 RESELECT_SHARE = 0.05
 #: Share of the time limit kept for solving the final routes (exact ones take milliseconds;
@@ -185,8 +201,13 @@ def plan(
     seed: int = 0,
     max_iterations: int | None = None,
     with_path: bool = False,
+    processes: int = 1,
 ) -> WavePlan:
     """Plan ``wave`` on ``oracle``'s layout within ``time_limit_s``; see the module docstring.
+
+    With ``processes`` >= 2, waves that go to neither set partitioning nor an iteration cap
+    are also planned by column generation (:func:`picking.columns.search`) in a second process,
+    where the layout and cart allow it (:func:`_column_search`), and the shorter plan is kept.
 
     Raises
     ------
@@ -218,6 +239,10 @@ def plan(
             and len(items) <= PARTITION_MAX_ORDERS
             and len(items) <= PARTITION_MAX_ORDERS_PER_CART * batcher.fewest_carts
         )
+        second_deadline = deadline - RESELECT_SHARE * time_limit_s
+        helper = None
+        if processes > 1 and not partitioning and max_iterations is None:
+            helper = _column_search(oracle, wave, items, coster, seed, second_deadline)
         share = PARTITION_FIRST_SHARE if partitioning else FIRST_ROUND_SHARE
         first_deadline = time.monotonic() + share * max(deadline - time.monotonic(), 0)
         result = batcher.solve(deadline=first_deadline, max_iterations=max_iterations)
@@ -225,7 +250,6 @@ def plan(
         if _reselect_bins(oracle, batches, lines, planned, stock, coster, deadline):
             items = _items(oracle, wave, planned, lines)
             batcher = Batcher(items, wave.cart, coster, timing=wave.timing, seed=seed + 1)
-        second_deadline = deadline - RESELECT_SHARE * time_limit_s
         if partitioning:
             # Column generation stops early when pricing finds no cart; the search goes on
             # from its plan with the time left (always, under an iteration cap, so that runs
@@ -238,6 +262,8 @@ def plan(
                 deadline=second_deadline, max_iterations=max_iterations, initial=batches
             )
             batches, iterations = result.batches, iterations + result.iterations
+        if helper is not None:
+            batches = _shorter(batches, helper.result(second_deadline), items, coster)
         _reselect_bins(oracle, batches, lines, planned, stock, coster, deadline)
     penalty = batcher.penalty_of(batches) if items else 0
     out = _finish(oracle, wave, batches, planned, lines, start, end, with_path, final_deadline)
@@ -257,6 +283,93 @@ def plan(
         solve_time_s=time.perf_counter() - started,
         iterations=iterations,
     )
+
+
+class _Helper:
+    """A plan computed in a forked process, handed back through a pipe."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+        self.process, self.conn = process, conn
+
+    def result(self, deadline: float) -> list[list[int]] | None:
+        """The helper's plan, waiting until ``deadline`` plus :data:`COLUMN_SEARCH_GRACE_S`
+        at most (None: none came); the process is stopped either way."""
+        batches: list[list[int]] | None = None
+        try:
+            wait = max(deadline + COLUMN_SEARCH_GRACE_S - time.monotonic(), 0.0)
+            if self.conn.poll(wait):
+                batches = self.conn.recv()
+        except (EOFError, OSError):
+            batches = None
+        finally:
+            self.conn.close()
+            self.process.join(0.1)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+        return batches
+
+
+def _column_search(
+    oracle: DistanceOracle,
+    wave: Wave,
+    items: list[Item],
+    coster: RouteCoster,
+    seed: int,
+    deadline: float,
+) -> _Helper | None:
+    """Start :func:`picking.columns.search` on the wave in a forked process, where it applies:
+    exact one-block prices of a closed walk (:func:`routing.sweep.handles`), carts limited in
+    units only, no pick-by times, and a platform that forks. None where it does not."""
+    rect = oracle.rectangular
+    depot = coster.start - oracle.n_bins
+    if (
+        rect is None
+        or not coster.exact
+        or coster.start != coster.end
+        or not handles(rect, depot)
+        or wave.cart != Cart(capacity_units=wave.cart.capacity_units)
+        or any(item.due_s is not None for item in items)
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return None
+    batcher = Batcher(items, wave.cart, coster, seed=seed + 2)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+
+    def run() -> None:
+        receiver.close()
+        try:
+            sender.send(columns.search(batcher, rect, depot, deadline).batches)
+        finally:
+            sender.close()
+
+    process = context.Process(target=run, daemon=True)
+    try:
+        process.start()
+    except (AssertionError, OSError):  # a daemonic caller may not fork, or no memory left
+        receiver.close()
+        return None
+    finally:
+        sender.close()
+    return _Helper(process, receiver)
+
+
+def _shorter(
+    batches: list[list[int]],
+    other: list[list[int]] | None,
+    items: list[Item],
+    coster: RouteCoster,
+) -> list[list[int]]:
+    """The shorter of two plans of ``items`` (``batches`` on a tie or when ``other`` is None)."""
+
+    def length(plan: list[list[int]]) -> int:
+        return sum(coster(frozenset().union(*(items[i].locs for i in b))) for b in plan)
+
+    whole = other is not None and sorted(i for b in other for i in b) == list(range(len(items)))
+    if other is None or not whole or length(other) >= length(batches):
+        return batches
+    return other
 
 
 def _priority_order(orders: tuple[Order, ...]) -> list[int]:

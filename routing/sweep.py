@@ -135,6 +135,41 @@ def aisle_picks(rect: RectangularGraph, order_locs: Sequence[frozenset[int]]) ->
     return per_order
 
 
+def extents(occupied: IntArray, ys: Sequence[int]) -> tuple[IntArray, IntArray, IntArray]:
+    """Per mask of ``occupied`` (bits over the depths ``ys``): the lowest and highest pick's
+    depth (-1 for none) and the widest gap between two consecutive picks (0 for fewer than two).
+
+    Where the depths are evenly spaced (every generated layout) this is bit arithmetic: the
+    extreme bits from the float exponent, the widest gap from the longest run of clear bits
+    between them; elsewhere a pass over the depths.
+    """
+    steps = set(np.diff(ys).tolist())
+    if len(ys) > 52 or len(steps) > 1:  # float64 holds 52 bits exactly
+        lowest = np.full(occupied.shape, -1, dtype=np.int64)
+        highest = np.full(occupied.shape, -1, dtype=np.int64)
+        widest = np.zeros(occupied.shape, dtype=np.int64)
+        for k, y in enumerate(ys):
+            hit = (occupied >> k) & 1 == 1
+            widest = np.where(hit & (highest >= 0), np.maximum(widest, y - highest), widest)
+            lowest = np.where(hit & (lowest < 0), y, lowest)
+            highest = np.where(hit, y, highest)
+        return lowest, highest, widest
+    depth = np.asarray([*ys, -1], dtype=np.int64)  # bit index -> depth; -1 (no bit) -> -1
+    high_bit = np.frexp(occupied.astype(np.float64))[1] - 1
+    low_bit = np.frexp((occupied & -occupied).astype(np.float64))[1] - 1
+    lowest, highest = depth[low_bit], depth[high_bit]
+    # Clear bits strictly between the extreme ones; the longest run of them is the gap.
+    inside = ((np.int64(1) << np.maximum(high_bit, 0)) - 1) & ~((occupied & -occupied) * 2 - 1)
+    run = inside & ~occupied
+    longest = np.zeros(occupied.shape, dtype=np.int64)
+    while run.any():
+        longest += run != 0
+        run &= run >> 1
+    step = next(iter(steps), 0)
+    widest = np.where(high_bit > low_bit, (longest + 1) * step, 0)
+    return lowest, highest, widest
+
+
 def sweep_prices(rect: RectangularGraph, depot: int, occupied: IntArray) -> IntArray:
     """Shortest closed walk from the depot through the picks of each batch, in mm.
 
@@ -148,14 +183,7 @@ def sweep_prices(rect: RectangularGraph, depot: int, occupied: IntArray) -> IntA
     length = back - front
     aisles = len(aisle_x)
     size = len(occupied)
-    lowest = np.full((size, aisles), -1, dtype=np.int64)
-    highest = np.full((size, aisles), -1, dtype=np.int64)
-    widest = np.zeros((size, aisles), dtype=np.int64)  # largest gap between two picks
-    for k, y in enumerate(depths(rect)):
-        hit = (occupied >> k) & 1 == 1
-        widest = np.where(hit & (highest >= 0), np.maximum(widest, y - highest), widest)
-        lowest = np.where(hit & (lowest < 0), y, lowest)
-        highest = np.where(hit, y, highest)
+    lowest, highest, widest = extents(occupied, depths(rect))
     never = np.int64(1) << 50
     states: dict[Sweep, IntArray] = {START: np.zeros(size, dtype=np.int64)}
     for a in range(aisles):
