@@ -25,6 +25,9 @@ from routing.rectangular import RectangularGraph
 
 IntArray = npt.NDArray[np.int64]
 
+#: Bin depths up to which :func:`extents` reads from tables over every mask.
+TABLE_DEPTHS = 16
+
 #: Bin depths an aisle may have: its picks are the bits of one int64.
 MAX_DEPTHS = 62
 
@@ -83,9 +86,19 @@ def sweep_moves(aisle: int, aisles: int, state: Sweep) -> Iterator[tuple[int, Sw
 
 
 @cache
-def _moves(aisle: int, aisles: int, state: Sweep) -> tuple[tuple[int, Sweep, int], ...]:
-    """:func:`sweep_moves`, remembered (the DP asks for the same ones for every batch)."""
-    return tuple(sweep_moves(aisle, aisles, state))
+def _arrivals(
+    aisle: int, aisles: int, states: tuple[Sweep, ...]
+) -> tuple[tuple[Sweep, int, tuple[tuple[Sweep, int], ...]], ...]:
+    """The moves through ``aisle`` from ``states``, grouped by the state they reach: each with
+    its cross-aisle edges (they depend on that state only) and the (state, vertical) pairs
+    that reach it."""
+    ways: dict[Sweep, list[tuple[Sweep, int]]] = {}
+    edges: dict[Sweep, int] = {}
+    for state in states:
+        for vertical, nxt, crossings in sweep_moves(aisle, aisles, state):
+            ways.setdefault(nxt, []).append((state, vertical))
+            assert edges.setdefault(nxt, crossings) == crossings
+    return tuple((nxt, edges[nxt], tuple(pairs)) for nxt, pairs in ways.items())
 
 
 def _degree(incoming: int, added: int) -> int:
@@ -135,14 +148,32 @@ def aisle_picks(rect: RectangularGraph, order_locs: Sequence[frozenset[int]]) ->
     return per_order
 
 
+@cache
+def _extent_tables(ys: tuple[int, ...]) -> tuple[IntArray, IntArray, IntArray]:
+    """:func:`extents` of every mask over ``ys``, indexed by the mask."""
+    masks = np.arange(1 << len(ys), dtype=np.int64)
+    return _computed_extents(masks, ys)
+
+
 def extents(occupied: IntArray, ys: Sequence[int]) -> tuple[IntArray, IntArray, IntArray]:
     """Per mask of ``occupied`` (bits over the depths ``ys``): the lowest and highest pick's
     depth (-1 for none) and the widest gap between two consecutive picks (0 for fewer than two).
 
-    Where the depths are evenly spaced (every generated layout) this is bit arithmetic: the
-    extreme bits from the float exponent, the widest gap from the longest run of clear bits
-    between them; elsewhere a pass over the depths.
+    Up to :data:`TABLE_DEPTHS` depths it reads tables over every mask. Beyond, where the
+    depths are evenly spaced (every generated layout), it is bit arithmetic: the extreme bits
+    from the float exponent, the widest gap from the longest run of clear bits between them;
+    elsewhere a pass over the depths.
     """
+    if len(ys) <= TABLE_DEPTHS:
+        low, high, wide = _extent_tables(tuple(ys))
+        return low[occupied], high[occupied], wide[occupied]
+    return _computed_extents(occupied, ys)
+
+
+def _computed_extents(
+    occupied: IntArray, ys: Sequence[int]
+) -> tuple[IntArray, IntArray, IntArray]:
+    """:func:`extents` without the tables."""
     steps = set(np.diff(ys).tolist())
     if len(ys) > 52 or len(steps) > 1:  # float64 holds 52 bits exactly
         lowest = np.full(occupied.shape, -1, dtype=np.int64)
@@ -190,20 +221,23 @@ def sweep_prices(rect: RectangularGraph, depot: int, occupied: IntArray) -> IntA
         picks = occupied[:, a] != 0
         verticals = (
             np.where(picks, never, 0),
-            np.full(size, length, dtype=np.int64),
-            np.full(size, 2 * length, dtype=np.int64),
+            np.int64(length),
+            np.int64(2 * length),
             np.where(picks, 2 * (highest[:, a] - front), never),
             np.where(picks, 2 * (back - lowest[:, a]), never),
             np.where(widest[:, a] > 0, 2 * (length - widest[:, a]), never),
         )
         step = 0 if a + 1 == aisles else aisle_x[a + 1] - aisle_x[a]
+        sums: dict[tuple[Sweep, int], IntArray] = {}
         after: dict[Sweep, IntArray] = {}
-        for state, cost in states.items():
-            for vertical, nxt, crossings in _moves(a, aisles, state):
-                total = cost + verticals[vertical] + crossings * step
-                if nxt in after:
-                    np.minimum(after[nxt], total, out=after[nxt])
-                else:
-                    after[nxt] = total
+        for nxt, crossings, ways in _arrivals(a, aisles, tuple(states)):
+            best = None
+            for state, vertical in ways:
+                total = sums.get((state, vertical))
+                if total is None:
+                    total = sums[state, vertical] = states[state] + verticals[vertical]
+                best = total.copy() if best is None else np.minimum(best, total, out=best)
+            assert best is not None
+            after[nxt] = best + crossings * step if crossings else best
         states = after
     return states[CLOSED]

@@ -8,6 +8,7 @@ the exact optimum and the LP over every cart of small waves.
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from picking.model import Wave
 from picking.pricing import RouteCoster
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularGraph
-from routing.sweep import aisle_picks, sweep_prices
+from routing.sweep import aisle_picks, extents, sweep_prices
 from tests.factories import henn_waescher
 
 IntArray = np.ndarray
@@ -125,3 +126,25 @@ def test_the_bound_is_the_lp_over_every_cart_and_below_the_optimum(
     assert bound.lower_mm >= everything.lp_bound_mm - fewest * EPSILON_MM - 1e-3
     assert bound.lower_mm <= optimum <= bound.upper_mm
     assert bound.upper_mm < sum(sweep_prices(rect, depot, per_order))
+
+
+@pytest.mark.parametrize(
+    "ys",
+    [
+        [1_000 * k for k in range(1, 11)],  # tables
+        [500 + 1_000 * k for k in range(45)],  # bit arithmetic
+        [1_000 * k + (k % 3) * 100 for k in range(1, 31)],  # uneven: a pass over the depths
+    ],
+)
+def test_pick_extents_in_an_aisle_match_a_walk_over_its_picks(ys: list[int]) -> None:
+    rng = np.random.default_rng(len(ys))
+    bits = rng.random((3000, len(ys))) < rng.uniform(0.0, 0.5, size=(3000, 1))
+    masks = (bits.astype(np.int64) << np.arange(len(ys))).sum(axis=1).reshape(300, 10)
+    lowest, highest, widest = extents(masks, ys)
+    for mask, low, high, wide in zip(
+        masks.ravel(), lowest.ravel(), highest.ravel(), widest.ravel(), strict=True
+    ):
+        picked = [y for k, y in enumerate(ys) if int(mask) >> k & 1]
+        assert low == (picked[0] if picked else -1)
+        assert high == (picked[-1] if picked else -1)
+        assert wide == max((b - a for a, b in pairwise(picked)), default=0)
