@@ -8,6 +8,7 @@ the exact optimum and the LP over every cart of small waves.
 from __future__ import annotations
 
 import random
+import time
 from itertools import pairwise
 
 import numpy as np
@@ -22,9 +23,11 @@ from benchmarks.picking_bench import (
     partition_optimum,
     random_storage_wave,
 )
-from picking.columns import EPSILON_MM, price_all
+from picking.batching import Batcher
+from picking.columns import EPSILON_MM, improve, price_all, search
 from picking.model import Wave
 from picking.pricing import RouteCoster
+from picking.wave import _items, _serve, _Stock
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularGraph
 from routing.sweep import aisle_picks, extents, sweep_prices
@@ -148,3 +151,38 @@ def test_pick_extents_in_an_aisle_match_a_walk_over_its_picks(ys: list[int]) -> 
         assert low == (picked[0] if picked else -1)
         assert high == (picked[-1] if picked else -1)
         assert wide == max((b - a for a, b in pairwise(picked)), default=0)
+
+
+def _batcher(oracle: DistanceOracle, wave: Wave, seed: int = 0) -> Batcher:
+    """The batcher :func:`picking.wave.plan` starts with on a random-storage wave."""
+    start = oracle.depot_location(oracle.depot_ids[0])
+    lines, _, planned = _serve(oracle, wave, _Stock(oracle, wave.stock), start)
+    items = _items(oracle, wave, planned, lines)
+    return Batcher(items, wave.cart, RouteCoster(oracle, start, start), seed=seed)
+
+
+def test_the_dive_fixes_disjoint_carts_that_fit(oracle: DistanceOracle) -> None:
+    wave = _wave(oracle, 8, 40)
+    rect, depot, per_order, units = _wave_arrays(oracle, wave)
+    plan = _batcher(oracle, wave).solve(deadline=time.monotonic() + 0.3).batches
+    now = time.monotonic()
+    carts = improve(rect, depot, per_order, units, wave.cart.capacity_units, plan, now + 0.7,
+                    now + 1.5)  # fmt: skip
+    taken = [i for cart in carts for i in cart]
+    assert len(taken) == len(set(taken))
+    assert all(units[list(cart)].sum() <= wave.cart.capacity_units for cart in carts)
+    assert len(taken) >= 30  # the dive leaves few orders to the local search
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_the_column_search_finds_the_optimum_of_small_waves(
+    oracle: DistanceOracle, seed: int
+) -> None:
+    wave = _wave(oracle, seed, 12)
+    batcher = _batcher(oracle, wave, seed)
+    rect = oracle.rectangular
+    assert rect is not None
+    depot = oracle.depot_location(oracle.depot_ids[0]) - oracle.n_bins
+    found = search(batcher, rect, depot, time.monotonic() + 1.0)
+    assert sorted(i for cart in found.batches for i in cart) == list(range(12))
+    assert found.distance_mm == exact_optimum(oracle, wave)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ import pytest
 
 from picking.batching import Batcher
 from picking.model import Cart, Order, OrderLine, SkuSize, Timing, Wave, fits, order_load
-from picking.wave import Unserved, WavePlan, plan
+from picking.wave import Unserved, WavePlan, _items, _serve, _Stock, plan
 from routing import tsp
 from routing.errors import InvalidInput
 from routing.oracle import DistanceOracle
@@ -313,7 +314,6 @@ def test_invalid_waves_name_every_field(hw: DistanceOracle) -> None:
 def batcher_for(hw: DistanceOracle, wave: Wave, seed: int) -> Batcher:
     """The batcher :func:`picking.wave.plan` would start with on ``wave``, priced from DEPOT."""
     from picking.pricing import RouteCoster
-    from picking.wave import _items, _serve, _Stock
 
     depot = hw.depot_location("DEPOT")
     lines, _, planned = _serve(hw, wave, _Stock(hw, wave.stock), depot)
@@ -460,3 +460,90 @@ def test_doing_without_a_cart_changes_nothing_past_the_deadline() -> None:
     assert sorted(sorted(m) for m in state.members if m) == [[0, 1], [2], [3, 4]]
     assert batcher._eliminate(state, deadline=float("inf"))
     assert sorted(sorted(m) for m in state.members if m) == [[0, 1, 4], [2, 3]]
+
+
+def random_storage_wave(oracle: DistanceOracle, seed: int, n: int, capacity: int) -> Wave:
+    """Orders of 5-25 single-unit lines, every SKU in one bin, on a units-only cart."""
+    rng = random.Random(seed)
+    bins = list(oracle.bin_ids)
+    orders = tuple(
+        Order(f"o{i}", tuple(OrderLine(b, 1) for b in rng.sample(bins, rng.randint(5, 25))))
+        for i in range(n)
+    )
+    return Wave(orders, Cart(capacity_units=capacity), {b: {b: 100} for b in bins})
+
+
+def test_a_wave_planned_on_two_processes_takes_the_shorter_plan(
+    hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The column search runs in a forked process and its plan comes back over a pipe."""
+    import picking.wave as wave_module
+
+    offered: list[list[list[int]] | None] = []
+    shorter = wave_module._shorter
+
+    def spy(batches: list[list[int]], other: list[list[int]] | None, *args: object) -> object:
+        offered.append(other)
+        return shorter(batches, other, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wave_module, "_shorter", spy)
+    wave = random_storage_wave(hw, 3, 30, 75)
+    result = plan(hw, wave, time_limit_s=2.0, seed=1, processes=2)
+    check_plan(hw, wave, result)
+    assert len(offered) == 1 and offered[0] is not None
+    assert sorted(i for cart in offered[0] for i in cart) == list(range(30))
+    # The plan is at most as long as the helper's, priced the same way.
+    one_process = plan(hw, wave, time_limit_s=2.0, seed=1, max_iterations=200)
+    assert result.distance_mm <= one_process.distance_mm * 1.05
+
+
+@pytest.mark.parametrize("failure", ["raises", "drops an order"])
+def test_a_failing_column_search_leaves_the_plan_whole(
+    hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    from picking import columns
+
+    def broken(batcher: Batcher, *args: object) -> object:
+        if failure == "raises":
+            raise RuntimeError("the column search failed")
+        n = len(batcher.items)
+        return dataclasses.replace(
+            batcher.solve(deadline=0.0, max_iterations=0),
+            batches=[[i] for i in range(1, n)],  # order 0 missing, and much shorter alone
+            distance_mm=0,
+        )
+
+    monkeypatch.setattr(columns, "search", broken)
+    wave = random_storage_wave(hw, 4, 20, 60)
+    started = time.monotonic()
+    result = plan(hw, wave, time_limit_s=1.0, seed=1, processes=2)
+    assert time.monotonic() - started < 1.0 + 0.5
+    check_plan(hw, wave, result)
+    assert sum(len(b.order_ids) for b in result.batches) == 20
+
+
+def test_no_column_search_where_the_sweep_cannot_price(hw: DistanceOracle) -> None:
+    """Two blocks, a cart with an order limit, pick-by times: no helper process starts."""
+    from picking.pricing import RouteCoster
+    from picking.wave import _column_search
+
+    def helper(oracle: DistanceOracle, wave: Wave) -> object:
+        start = oracle.depot_location("DEPOT")
+        lines, _, planned = _serve(oracle, wave, _Stock(oracle, wave.stock), start)
+        items = _items(oracle, wave, planned, lines)
+        coster = RouteCoster(oracle, start, start)
+        found = _column_search(oracle, wave, items, coster, 0, time.monotonic() + 0.5)
+        if found is not None:
+            found.result(time.monotonic())
+        return found
+
+    wave = random_storage_wave(hw, 5, 12, 60)
+    assert helper(hw, wave) is not None
+    two_blocks = DistanceOracle(henn_waescher(cross_aisles=3))
+    assert helper(two_blocks, random_storage_wave(two_blocks, 5, 12, 60)) is None
+    limited = dataclasses.replace(wave, cart=Cart(capacity_units=60, max_orders=3))
+    assert helper(hw, limited) is None
+    due = dataclasses.replace(
+        wave, orders=tuple(dataclasses.replace(o, pick_by_s=600.0) for o in wave.orders)
+    )
+    assert helper(hw, due) is None
