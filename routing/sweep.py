@@ -170,9 +170,7 @@ def extents(occupied: IntArray, ys: Sequence[int]) -> tuple[IntArray, IntArray, 
     return _computed_extents(occupied, ys)
 
 
-def _computed_extents(
-    occupied: IntArray, ys: Sequence[int]
-) -> tuple[IntArray, IntArray, IntArray]:
+def _computed_extents(occupied: IntArray, ys: Sequence[int]) -> tuple[IntArray, IntArray, IntArray]:
     """:func:`extents` without the tables."""
     steps = set(np.diff(ys).tolist())
     if len(ys) > 52 or len(steps) > 1:  # float64 holds 52 bits exactly

@@ -56,6 +56,12 @@ class Settings:
         Solver processes: route searches, waves and allocations, and exact routes whenever
         another solve is in progress (a lone exact route runs in its handler thread); 0 runs
         everything in the handler threads.
+    wave_processes
+        Processes one wave plan may use: with 2, waves on one-block layouts also go to column
+        generation in a second process forked from the solver process (see
+        :func:`picking.wave.plan`), which shortens plans of large carts; 1 where many waves
+        are planned at once on few cores. Only with ``workers`` > 0 (a server's handler
+        threads never fork).
     grace_period_s
         How long shutdown waits for in-flight calls.
     max_concurrent_solves
@@ -103,6 +109,7 @@ class Settings:
     max_message_bytes: int = 64 * MIB
     threads: int = 16
     workers: int = 2
+    wave_processes: int = 2
     grace_period_s: float = 5.0
     max_concurrent_solves: int = 4
     default_time_limit_s: float = 1.0
@@ -130,6 +137,8 @@ class Settings:
             problems.append(f"threads must be >= 1, got {self.threads}")
         if self.workers < 0:
             problems.append(f"workers must be >= 0, got {self.workers}")
+        if self.wave_processes < 1:
+            problems.append(f"wave_processes must be >= 1, got {self.wave_processes}")
         if not 1 <= self.max_concurrent_solves < self.threads:
             problems.append(
                 f"max_concurrent_solves must be >= 1 and below threads ({self.threads}), "

@@ -166,8 +166,12 @@ class PickingService(picking_pb2_grpc.PickingServiceServicer):
         *,
         deadline_margin_s: float = 0.05,
         max_reservation_ttl_s: float = 24 * 3600.0,
+        wave_processes: int = 1,
     ) -> None:
+        """``wave_processes``: see :attr:`services.config.Settings.wave_processes` (more than
+        one only where plans run in worker processes)."""
         self._planner = planner
+        self._processes = wave_processes
         self._inventory = inventory
         self._slots = slots
         self._metrics = metrics
@@ -224,6 +228,7 @@ class PickingService(picking_pb2_grpc.PickingServiceServicer):
                 request.options.seed,
                 request.include_path,
                 request.max_iterations or None,
+                self._processes,
                 deadline=deadline,
             )
         response = to_response(result, request.options.label)
@@ -299,6 +304,7 @@ def _plan(
     seed: int,
     with_path: bool,
     max_iterations: int | None = None,
+    processes: int = 1,
 ) -> WavePlan:
     """Module-level (picklable) call of :func:`picking.wave.plan` for the worker pool."""
     return wave.plan(
@@ -308,4 +314,5 @@ def _plan(
         seed=seed,
         max_iterations=max_iterations,
         with_path=with_path,
+        processes=processes,
     )

@@ -190,6 +190,7 @@ class WarehouseServer:
                 self.metrics,
                 deadline_margin_s=s.deadline_margin_s,
                 max_reservation_ttl_s=s.max_reservation_ttl_s,
+                wave_processes=s.wave_processes if s.workers > 0 else 1,
             ),
             self._server,
         )

@@ -186,6 +186,8 @@ def test_health_port_answers_probes_while_the_api_port_refuses_calls(
             hold.set()
     with pytest.raises(ValueError, match="health_port"):
         Settings(health_port=-2)
+    with pytest.raises(ValueError, match="wave_processes must be >= 1, got 0"):
+        Settings(wave_processes=0)
 
 
 def test_settings_from_environment_and_flags() -> None:
