@@ -1,10 +1,11 @@
-"""Column generation over carts priced exactly by the one-block route DP, and an LP dive.
+"""Column generation over carts priced exactly by the one-block route DP, and a dive.
 
-A plan is a choice of carts (sets of orders) covering every order exactly once; its linear
-relaxation over every capacity-feasible cart is a close guide to the best plan (within
-0.4 % of the best plan known on the 100-order benchmark classes, ``benchmarks/results/
-picking.md``), but those carts number 10^8 to 10^13. Column generation finds the ones that
-matter:
+A plan is a choice of carts (sets of orders) covering every order exactly once. The linear
+relaxation over every capacity-feasible cart is a close guide to the best plan: on the
+100-order benchmark waves of 5-8 orders a cart it lies 0.4-0.7 % below the best plan known on
+Henn-Waescher's geometry and 2.5-3 % on Muter-Oencan's (``benchmarks/results/picking.md``),
+where local search over order moves and swaps stops 3-5 % above it. Those carts number 10^8 to
+10^13, so column generation finds the ones that matter:
 
 * **Master** (:class:`Master`): the LP over the carts generated so far (HiGHS, simplex), a row
   per order (covered exactly once) and one asking for at least the fewest carts the units need.
@@ -13,15 +14,27 @@ matter:
   reduced cost, less the most dual the orders after it could still add in its room (a
   fractional knapsack), bounds every cart grown from it; each level of the search is priced at
   once by :func:`routing.sweep.sweep_prices`. Run in full it proves the LP optimal (the
-  benchmark's lower bound, :mod:`benchmarks.batching_bound`); the planner runs it as a beam
-  (:func:`improve`). This follows Wahlen and Gschwind's labelling with completion bounds,
-  without their cuts.
-* **Dive** (:func:`dive`): the LP's carts are fixed one at a time, the one it uses most first,
-  and the LP solved again over the generated carts, until it is integral or a fixing leaves it
-  infeasible; orders no fixed cart holds are left to the caller's local search.
+  benchmark's lower bound, :mod:`benchmarks.batching_bound`); the planner runs it as a beam.
+  This follows Wahlen and Gschwind's labelling with completion bounds, without their cuts.
+* **Dive** (:func:`dive`): carts the LP uses are fixed, the most used first, each fixing
+  followed by a round of pricing over the orders still free (a price-and-dive), until the LP
+  is integral or a fixing leaves it infeasible.
 
-Carts are limited in units only (the knapsack is over units), and prices are those of a closed
-walk in one block (:func:`routing.sweep.handles`).
+:func:`search` puts them together for the planner (:func:`picking.wave.plan` runs it in a
+second process): local search for a first plan, column generation from its carts, first with
+:mod:`picking.partition`'s heuristic pricing (started from a plan, the LP sits at that plan's
+degenerate vertex for many rounds of exact pricing; the heuristic's descents leave it sooner),
+then with the beam, then the dive, and local search again from the dive's carts. Measured on
+the 100-order benchmark waves in 8.9 s, beside a second process (two runs each): Henn-Waescher
+at 60 items 11,678-11,768 m (the local search alone 12,150 m, the LP bound 11,644 m), at 75
+items 10,712-10,756 m (11,020 m; bound 10,568 m); on Muter-Oencan's waves the LP is not
+always solved in the time and the plans are no shorter than the local search's.
+
+Tried and dropped: without the dive's pricing the generated carts rarely pack the orders the
+fixed carts leave (a dive over them ended with 3-9 carts too many, leaving the repair to the
+local search), and a MIP over the carts nearest the LP (HiGHS) often found nothing better
+than its start within seconds. Carts are limited in units only (the knapsack is over units),
+and prices are those of a closed walk in one block (:func:`routing.sweep.handles`).
 """
 
 from __future__ import annotations
