@@ -250,29 +250,33 @@ def plan(
         if processes > 1 and not partitioning and max_iterations is None:
             helper_deadline = second_deadline - COLUMN_SEARCH_MARGIN_SHARE * time_limit_s
             helper = _column_search(oracle, wave, items, coster, seed, helper_deadline)
-        share = PARTITION_FIRST_SHARE if partitioning else FIRST_ROUND_SHARE
-        first_deadline = time.monotonic() + share * max(deadline - time.monotonic(), 0)
-        result = batcher.solve(deadline=first_deadline, max_iterations=max_iterations)
-        batches, iterations = result.batches, result.iterations
-        if _reselect_bins(oracle, batches, lines, planned, stock, coster, deadline):
-            items = _items(oracle, wave, planned, lines)
-            batcher = Batcher(items, wave.cart, coster, timing=wave.timing, seed=seed + 1)
-        if partitioning:
-            # Column generation stops early when pricing finds no cart; the search goes on
-            # from its plan with the time left (always, under an iteration cap, so that runs
-            # repeat).
-            partitioner = Partitioner(items, wave.cart, coster, batcher.fewest_carts)
-            batches = partitioner.solve(batches, second_deadline).batches
-        time_left = time.monotonic() < second_deadline - 0.05 * time_limit_s
-        if not partitioning or time_left or max_iterations is not None:
-            result = batcher.solve(
-                deadline=second_deadline, max_iterations=max_iterations, initial=batches
-            )
-            batches, iterations = result.batches, iterations + result.iterations
-        if helper is not None:
-            # Waiting for it may take up to half the time kept for the last bin re-selection.
-            latest = (second_deadline + deadline) / 2
-            batches = _shorter(batches, helper.result(latest), items, coster)
+        try:
+            share = PARTITION_FIRST_SHARE if partitioning else FIRST_ROUND_SHARE
+            first_deadline = time.monotonic() + share * max(deadline - time.monotonic(), 0)
+            result = batcher.solve(deadline=first_deadline, max_iterations=max_iterations)
+            batches, iterations = result.batches, result.iterations
+            if _reselect_bins(oracle, batches, lines, planned, stock, coster, deadline):
+                items = _items(oracle, wave, planned, lines)
+                batcher = Batcher(items, wave.cart, coster, timing=wave.timing, seed=seed + 1)
+            if partitioning:
+                # Column generation stops early when pricing finds no cart; the search goes on
+                # from its plan with the time left (always, under an iteration cap, so that runs
+                # repeat).
+                partitioner = Partitioner(items, wave.cart, coster, batcher.fewest_carts)
+                batches = partitioner.solve(batches, second_deadline).batches
+            time_left = time.monotonic() < second_deadline - 0.05 * time_limit_s
+            if not partitioning or time_left or max_iterations is not None:
+                result = batcher.solve(
+                    deadline=second_deadline, max_iterations=max_iterations, initial=batches
+                )
+                batches, iterations = result.batches, iterations + result.iterations
+            if helper is not None:
+                # Waiting for it may take up to half the time kept for the last bin re-selection.
+                latest = (second_deadline + deadline) / 2
+                batches = _shorter(batches, helper.result(latest), items, coster)
+        finally:
+            if helper is not None:  # stopped, whatever happened here
+                helper.stop()
         _reselect_bins(oracle, batches, lines, planned, stock, coster, deadline)
     penalty = batcher.penalty_of(batches) if items else 0
     out = _finish(oracle, wave, batches, planned, lines, start, end, with_path, final_deadline)
@@ -311,12 +315,16 @@ class _Helper:
         except (EOFError, OSError):
             batches = None
         finally:
-            self.conn.close()
-            self.process.join(0.1)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join()
+            self.stop()
         return batches
+
+    def stop(self) -> None:
+        """Close the pipe and end the process (killed if still running); idempotent."""
+        self.conn.close()
+        self.process.join(0.1)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
 def _column_search(
