@@ -352,31 +352,28 @@ def improve(
     occupied = np.array([np.bitwise_or.reduce(per_order[list(c)], axis=0) for c in seed])
     master.add(seed, sweep_prices(rect, depot, occupied).tolist())
     master.add([c for c, _ in known], [p for _, p in known])
+
+    def price(
+        duals: FloatArray, cart_dual: float, nodes: int, most: int, until: float
+    ) -> dict[tuple[int, ...], int]:
+        """The ``most`` carts of least reduced cost the beam of ``nodes`` finds."""
+        found = price_all(
+            rect, depot, per_order, units, capacity, duals, cart_dual, nodes, most, until
+        )[0]
+        ranked = sorted(found, key=lambda c: found[c] - float(duals[list(c)].sum()))
+        return {c: found[c] for c in ranked[:most]}
+
     while time.monotonic() < deadline:
         _, duals, cart_dual, _ = master.solve()
         if len(master.carts) > MOST_CARTS:
             master = master.nearest(MOST_CARTS // 2)
-        found, _ = price_all(
-            rect, depot, per_order, units, capacity, duals, cart_dual,
-            BEAM_NODES, BEAM_CARTS, deadline,
-        )  # fmt: skip
+        found = price(duals, cart_dual, BEAM_NODES, BEAM_CARTS, deadline)
         if not found:
             break  # the beam finds no improving cart
-        ranked = sorted(found, key=lambda c: found[c] - float(duals[list(c)].sum()))
-        ranked = ranked[:BEAM_CARTS]
-        master.add(ranked, [found[c] for c in ranked])
+        master.add(list(found), list(found.values()))
     lp = master.solve()[3]
     master = master.nearest(DIVE_START_CARTS)
-
-    def price(duals: FloatArray, cart_dual: float) -> dict[tuple[int, ...], int]:
-        found = price_all(
-            rect, depot, per_order, units, capacity, duals, cart_dual,
-            DIVE_NODES, DIVE_CARTS, dive_until,
-        )[0]  # fmt: skip
-        ranked = sorted(found, key=lambda c: found[c] - float(duals[list(c)].sum()))
-        return {c: found[c] for c in ranked[:DIVE_CARTS]}
-
-    carts = dive(master, price, dive_until)
+    carts = dive(master, lambda d, mu: price(d, mu, DIVE_NODES, DIVE_CARTS, dive_until), dive_until)
     log.debug(
         "column generation: %d carts, LP %.0f mm; the dive fixed %d carts", len(master.carts),
         lp, len(carts),
