@@ -24,25 +24,31 @@ where local search over order moves and swaps stops 3-5 % above it. Those carts 
 second process): local search for a first plan, column generation from its carts, first with
 :mod:`picking.partition`'s heuristic pricing (started from a plan, the LP sits at that plan's
 degenerate vertex for many rounds of exact pricing; the heuristic's descents leave it sooner),
-then with the beam, then the dive, and local search again from the dive's carts. Measured on
-the 100-order benchmark waves in 8.9 s, beside a second process (two runs each): Henn-Waescher
-at 60 items 11,678-11,768 m (the local search alone 12,150 m, the LP bound 11,644 m), at 75
-items 10,712-10,756 m (11,020 m; bound 10,568 m); on Muter-Oencan's waves the LP is not
-always solved in the time and the plans are no shorter than the local search's.
+then with the beam, then dives of the kinds in :data:`DIVES` in turn, each followed by a
+short local search from its carts, and local search from the best plan to the end. One dive
+and local search from it for the rest of the time ended 10,692-11,076 m on the 100-order
+Henn-Waescher wave at 75 items (bound 10,568 m), as dives from the same LP end 1-4 % apart and
+the local search stalls within half a second; with two or three dives in the time the plan
+on two processes is 10,664-10,798 m (three runs; the local search alone 11,020 m). At 60
+items it is 11,696 m (bound 11,644 m). On Muter-Oencan's waves the LP is not always solved in
+the time and the plans are seldom shorter than the local search's.
 
 Tried and dropped: without the dive's pricing the generated carts rarely pack the orders the
 fixed carts leave (a dive over them ended with 3-9 carts too many, leaving the repair to the
 local search), and a MIP over the carts nearest the LP (HiGHS) often found nothing better
-than its start within seconds. Carts are limited in units only (the knapsack is over units),
+than its start within seconds (with no start, after 3 s its best plan was 60 % longer than a
+dive's). Carts are limited in units only (the knapsack is over units),
 and prices are those of a closed walk in one block (:func:`routing.sweep.handles`).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import highspy
 import numpy as np
@@ -73,18 +79,25 @@ BEAM_NODES = 500
 BEAM_CARTS = 1_000
 #: Carts the planner's master may hold; beyond, it keeps the half of least reduced cost.
 MOST_CARTS = 6_000
-#: Carts the dive starts from (those of least reduced cost; see :meth:`Master.nearest`).
+#: Carts each dive starts from (those of least reduced cost; see :meth:`Master.nearest`).
 DIVE_START_CARTS = 2_000
-#: The same for the pricing after each fixing of the dive.
-DIVE_NODES = 30
-DIVE_CARTS = 200
+#: The dives :func:`improve` takes in turn: whether each fixes one cart at a time (else every
+#: cart above one half at once), and the beam of the pricing after each fixing (carts extended
+#: and kept per level). Dives from the same LP end 1-4 % apart (on the 100-order
+#: Henn-Waescher wave at 75 items, 10,640-11,144 m after 0.4-1.3 s each), and no one kind is
+#: the best every time.
+DIVES = ((False, 30, 200), (True, 300, 500), (False, 300, 500), (True, 30, 200))
 #: Shares of :func:`search`'s time: local search until the first, column generation with the
 #: planner's heuristic pricing until the second (it leaves the plan's degenerate vertex sooner),
-#: with the beam until the third, then local search from the dive's carts.
+#: with the beam until the third, then dives, each followed by local search for the fourth
+#: (from a dive's carts it stalls within about half a second), until the fifth; local search
+#: from the best plan found ends the time. Column generation until 0.65 left time for two dives
+#: at most; most of what the beam adds after half the time moves the LP by 0.1-0.3 %.
 SEARCH_FIRST_SHARE = 0.08
 SEARCH_DESCENT_SHARE = 0.35
-SEARCH_COLUMNS_SHARE = 0.65
-SEARCH_DIVE_SHARE = 0.8
+SEARCH_COLUMNS_SHARE = 0.5
+SEARCH_AFTER_DIVE_SHARE = 0.06
+SEARCH_DIVES_SHARE = 0.94
 
 
 def quiet_highs() -> highspy.Highs:
@@ -287,9 +300,14 @@ def dive(
     master: Master,
     price: Callable[[FloatArray, float], dict[tuple[int, ...], int]] | None = None,
     deadline: float = math.inf,
+    one_at_a_time: bool = False,
 ) -> list[tuple[int, ...]]:
     """Carts of an integral LP solution reached by fixing carts (see the module docstring);
     the master's LP is left with them fixed.
+
+    Each step fixes every cart above one half (they cannot share an order, as its row sums to
+    one), or with ``one_at_a_time`` only the most used; when none is above one half, the most
+    used (the cheapest on a tie).
 
     With ``price`` (duals and the cart row's dual -> improving carts with their prices), each
     fixing is followed by a round of pricing over the orders not yet fixed (a price-and-dive):
@@ -303,10 +321,10 @@ def dive(
         free = free[~np.isin(free, fixed)]
         if not len(free):
             break
-        # Carts above one half cannot share an order (its row sums to one): fix them all.
         most = free[x[free] > 0.5 + 1e-6]
         costs = np.asarray(master.costs)[free]
-        chosen = most if len(most) else free[[int(np.lexsort((costs, -x[free]))[0])]]
+        first = free[[int(np.lexsort((costs, -x[free]))[0])]]
+        chosen = most if len(most) and not one_at_a_time else first
         for k in chosen.tolist():
             highs.changeColBounds(k, 1.0, highspy.kHighsInf)
         solved = master.try_solve()
@@ -336,10 +354,12 @@ def improve(
     deadline: float,
     dive_until: float,
     known: Sequence[tuple[tuple[int, ...], int]] = (),
-) -> list[tuple[int, ...]]:
-    """Carts for a plan of the wave, by column generation with the beam pricing until
-    ``deadline`` (``time.monotonic()``) and a price-and-dive until ``dive_until``; every
-    order is in at most one of them.
+) -> Iterator[list[tuple[int, ...]]]:
+    """Carts for plans of the wave, by column generation with the beam pricing until
+    ``deadline`` (``time.monotonic()``), then price-and-dives (:data:`DIVES` in turn) from its
+    LP, one each time the caller asks, while the longest so far would end by ``dive_until``;
+    every order is in at most one of a dive's carts. The carts each dive prices join the LP the
+    next starts from.
 
     ``per_order``: each order's picks per aisle (:func:`routing.sweep.aisle_picks`);
     ``initial``: a plan (order indices per cart), whose carts seed the LP, with ``known``
@@ -372,39 +392,59 @@ def improve(
             break  # the beam finds no improving cart
         master.add(list(found), list(found.values()))
     lp = master.solve()[3]
-    master = master.nearest(DIVE_START_CARTS)
-    carts = dive(master, lambda d, mu: price(d, mu, DIVE_NODES, DIVE_CARTS, dive_until), dive_until)
-    log.debug(
-        "column generation: %d carts, LP %.0f mm; the dive fixed %d carts", len(master.carts),
-        lp, len(carts),
-    )  # fmt: skip
-    return carts
+    longest = 0.0  # the longest a dive took: one cut short leaves its orders to the caller
+    for k in itertools.count():
+        began = time.monotonic()
+        if k and began + longest >= dive_until:
+            return
+        one_at_a_time, nodes, most = DIVES[k % len(DIVES)]
+        trial = master.nearest(DIVE_START_CARTS)
+        pricing = functools.partial(price, nodes=nodes, most=most, until=dive_until)
+        carts = dive(trial, pricing, dive_until, one_at_a_time)
+        log.debug(
+            "dive %d: LP %.0f mm over %d carts; fixed %d carts, %d mm", k, lp,
+            len(master.carts), len(carts), sum(trial.costs[trial.known[c]] for c in carts),
+        )  # fmt: skip
+        fresh = [c for c in trial.carts if c not in master.known]
+        master.add(fresh, [trial.costs[trial.known[c]] for c in fresh])
+        lp = master.solve()[3]
+        longest = max(longest, time.monotonic() - began)
+        yield carts
 
 
 def search(batcher: Batcher, rect: RectangularGraph, depot: int, deadline: float) -> BatchPlan:
     """A plan for ``batcher``'s wave by the batcher's local search, column generation from its
-    plan, a dive, and local search again from the dive's carts (the orders they leave out
-    each alone at first); the better of the two searches' plans.
+    plan, dives, each followed by local search from its carts (the orders they leave out each
+    alone at first), and local search from the best plan found until ``deadline``.
 
     ``depot``: the depot index the walks start and end at (:func:`routing.sweep.handles`).
     """
     started = time.monotonic()
     span = max(deadline - started, 0.0)
-    first = batcher.solve(deadline=started + SEARCH_FIRST_SHARE * span)
+    best = batcher.solve(deadline=started + SEARCH_FIRST_SHARE * span)
     items = batcher.items
     partitioner = Partitioner(items, batcher.cart, batcher.cost, batcher.fewest_carts)
-    known = partitioner.carts(first.batches, started + SEARCH_DESCENT_SHARE * span)
+    known = partitioner.carts(best.batches, started + SEARCH_DESCENT_SHARE * span)
     per_order = aisle_picks(rect, [item.locs for item in items])
     units = np.array([item.load.units for item in items], dtype=np.int64)
     capacity = batcher.cart.capacity_units
-    carts = improve(
-        rect, depot, per_order, units, capacity, first.batches,
-        started + SEARCH_COLUMNS_SHARE * span, started + SEARCH_DIVE_SHARE * span, known,
+    dives = improve(
+        rect, depot, per_order, units, capacity, best.batches,
+        started + SEARCH_COLUMNS_SHARE * span, started + SEARCH_DIVES_SHARE * span, known,
     )  # fmt: skip
-    covered = {i for cart in carts for i in cart}
-    alone = [[i] for i in range(len(items)) if i not in covered]
-    log.debug("search: %.1f s in, %d orders left out", time.monotonic() - started, len(alone))
-    second = batcher.solve(deadline=deadline, initial=[list(c) for c in carts] + alone)
-    log.debug("search: local search %d mm, from the dive %d mm", first.distance_mm,
-              second.distance_mm)  # fmt: skip
-    return min(first, second, key=lambda p: p.distance_mm + p.penalty_mm)
+    for carts in dives:
+        covered = {i for cart in carts for i in cart}
+        alone = [[i] for i in range(len(items)) if i not in covered]
+        until = min(time.monotonic() + SEARCH_AFTER_DIVE_SHARE * span, deadline)
+        found = batcher.solve(deadline=until, initial=[list(c) for c in carts] + alone)
+        log.debug("search: %.1f s in, %d orders left out by the dive, %d mm after local search",
+                  time.monotonic() - started, len(alone), found.distance_mm)  # fmt: skip
+        best = min(best, found, key=_length)
+    if time.monotonic() < deadline:
+        best = min(best, batcher.solve(deadline=deadline, initial=best.batches), key=_length)
+    log.debug("search: %d mm", best.distance_mm)
+    return best
+
+
+def _length(plan: BatchPlan) -> int:
+    return plan.distance_mm + plan.penalty_mm
