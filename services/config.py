@@ -59,9 +59,9 @@ class Settings:
     wave_processes
         Processes one wave plan may use: with 2, waves on one-block layouts also go to column
         generation in a second process forked from the solver process (see
-        :func:`picking.wave.plan`), which shortens plans of large carts; 1 where many waves
-        are planned at once on few cores. Only with ``workers`` > 0 (a server's handler
-        threads never fork).
+        :func:`picking.wave.plan`), which shortens plans of large carts and evens out runs
+        with small ones; 1 where many waves are planned at once on few cores. Only with
+        ``workers`` > 0 (a server's handler threads never fork).
     grace_period_s
         How long shutdown waits for in-flight calls.
     max_concurrent_solves

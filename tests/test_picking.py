@@ -473,8 +473,9 @@ def random_storage_wave(oracle: DistanceOracle, seed: int, n: int, capacity: int
     return Wave(orders, Cart(capacity_units=capacity), {b: {b: 100} for b in bins})
 
 
+@pytest.mark.parametrize("capacity", [75, 30])  # the local search alone; set partitioning
 def test_a_wave_planned_on_two_processes_takes_the_shorter_plan(
-    hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch
+    hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch, capacity: int
 ) -> None:
     """The column search runs in a forked process and its plan comes back over a pipe."""
     import picking.wave as wave_module
@@ -487,7 +488,7 @@ def test_a_wave_planned_on_two_processes_takes_the_shorter_plan(
         return shorter(batches, other, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(wave_module, "_shorter", spy)
-    wave = random_storage_wave(hw, 3, 30, 75)
+    wave = random_storage_wave(hw, 3, 30, capacity)
     result = plan(hw, wave, time_limit_s=2.0, seed=1, processes=2)
     check_plan(hw, wave, result)
     assert len(offered) == 1 and offered[0] is not None
