@@ -18,10 +18,13 @@ Rosenthal's DP for one block, :func:`routing.sweep.sweep_prices`):
    cost below ``-EPSILON_MM``, that is the LP's value up to ``K`` mm.
 
 A MIP over the generated carts, started from the plan, then gives a cover: the best plan this
-method knows. The bound shares the planner's pricing, not its search: the pricing's least
-reduced cost is checked against brute force over every cart, the DP's prices against the
-planner's scalar DP, and the bound against the exact optimum of small waves
-(``tests/test_columns.py``); here a sample of the carts is priced by ``RouteCoster`` again.
+method knows. The bound is the LP's, without cuts: on the Muter-Oencan wave at 48 items, 272
+three-order subset-row cuts (at most one cart holding two of the three orders) raised the
+LP over the converged carts by 0.57 % only (1,518.7 to 1,527.4 m, the best cover 1,590.6 m).
+The bound shares the planner's pricing, not its search: the pricing's least reduced cost is
+checked against brute force over every cart, the DP's prices against the planner's scalar DP,
+and the bound against the exact optimum of small waves (``tests/test_columns.py``); here a
+sample of the carts is priced by ``RouteCoster`` again.
 """
 
 from __future__ import annotations

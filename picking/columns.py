@@ -37,8 +37,10 @@ Tried and dropped: without the dive's pricing the generated carts rarely pack th
 fixed carts leave (a dive over them ended with 3-9 carts too many, leaving the repair to the
 local search), and a MIP over the carts nearest the LP (HiGHS) often found nothing better
 than its start within seconds (with no start, after 3 s its best plan was 60 % longer than a
-dive's). Carts are limited in units only (the knapsack is over units),
-and prices are those of a closed walk in one block (:func:`routing.sweep.handles`).
+dive's); CP-SAT over every cart of a converged LP (12,700-26,300 carts, two workers, 120 s)
+found nothing better than the plan it was hinted. Carts are limited in units only (the
+knapsack is over units), and prices are those of a closed walk in one block
+(:func:`routing.sweep.handles`).
 """
 
 from __future__ import annotations
