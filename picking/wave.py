@@ -15,9 +15,10 @@
    (``processes``), a forked process meanwhile plans the wave by column generation with exact
    pricing, price-and-dives and local search (:func:`picking.columns.search`), and the
    shorter of the two plans goes on: on the 100-order benchmark waves of 5-8 orders a cart
-   the local search alone stops 3-5 % above the LP bound, where that LP's carts hold plans
-   within about 1 % of it; with smaller carts it evens out set partitioning's runs (on
-   Muter-Oencan's wave at 24 items 2,691-2,696 m in three runs, where set partitioning alone
+   the local search alone stops 3-5 % above the LP bound, the two processes' plan 0.6-2.5 %
+   (5.4 % on Muter-Oencan's wave at 48 items, where no plan known comes within 4.7 % of the
+   bound); with smaller carts it evens out set partitioning's runs (on
+   Muter-Oencan's wave at 24 items 2,691-2,700 m in six runs, where set partitioning alone
    ended 2,689-2,767 m).
 3. **Bin selection**: with the batches known, every line of a SKU held in several bins tries each
    other bin with enough units left in the wave, and keeps the one that shortens its batch's
