@@ -87,8 +87,11 @@ DIVE_START_CARTS = 2_000
 #: cart above one half at once), and the beam of the pricing after each fixing (carts extended
 #: and kept per level). Dives from the same LP end 1-4 % apart (on the 100-order
 #: Henn-Waescher wave at 75 items, 10,640-11,144 m after 0.4-1.3 s each), and no one kind is
-#: the best every time.
-DIVES = ((False, 30, 200), (True, 300, 500), (False, 300, 500), (True, 30, 200))
+#: the best every time. The slowest comes first, as another starts only when the longest so
+#: far would end in time: second, it was cut short in two of three runs on Muter-Oencan's wave
+#: at 36 items (plans 1,986-2,061 m; first, 1,976-2,004 m), and it gave the best plan in each
+#: of three runs at 75 items (10,646-10,694 m, against 10,664-10,798 m second).
+DIVES = ((True, 300, 500), (False, 30, 200), (False, 300, 500), (True, 30, 200))
 #: Shares of :func:`search`'s time: local search until the first, column generation with the
 #: planner's heuristic pricing until the second (it leaves the plan's degenerate vertex sooner),
 #: with the beam until the third, then dives, each followed by local search for the fourth
