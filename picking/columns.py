@@ -28,9 +28,9 @@ then with the beam, then dives of the kinds in :data:`DIVES` in turn, each follo
 short local search from its carts, and local search from the best plan to the end. One dive
 and local search from it for the rest of the time ended 10,692-11,076 m on the 100-order
 Henn-Waescher wave at 75 items (bound 10,568 m), as dives from the same LP end 1-4 % apart and
-the local search stalls within half a second; with two or three dives in the time the plan
-on two processes is 10,664-10,798 m (three runs; the local search alone 11,020 m). At 60
-items it is 11,696 m (bound 11,644 m). On Muter-Oencan's waves the LP is not always solved in
+the local search stalls within half a second; with one to three dives in the time the plan
+on two processes is 10,646-10,706 m (six runs; the local search alone 11,020 m). At 60
+items it is 11,690-11,768 m (bound 11,644 m). On Muter-Oencan's waves the LP is not always solved in
 the time and the plans are seldom shorter than the local search's.
 
 Tried and dropped: without the dive's pricing the generated carts rarely pack the orders the
@@ -303,7 +303,7 @@ class Master:
 
 def dive(
     master: Master,
-    price: Callable[[FloatArray, float], dict[tuple[int, ...], int]] | None = None,
+    price: Callable[[FloatArray, float], dict[tuple[int, ...], int]],
     deadline: float = math.inf,
     one_at_a_time: bool = False,
 ) -> list[tuple[int, ...]]:
@@ -314,8 +314,8 @@ def dive(
     one), or with ``one_at_a_time`` only the most used; when none is above one half, the most
     used (the cheapest on a tie).
 
-    With ``price`` (duals and the cart row's dual -> improving carts with their prices), each
-    fixing is followed by a round of pricing over the orders not yet fixed (a price-and-dive):
+    Each fixing is followed by a round of ``price`` (duals and the cart row's dual ->
+    improving carts with their prices) over the orders not yet fixed (a price-and-dive):
     without it the generated carts rarely pack the orders the fixed ones leave.
     """
     highs = master.highs
@@ -339,13 +339,12 @@ def dive(
             break
         fixed.extend(chosen.tolist())
         x, duals, cart_dual, _ = solved
-        if price is not None:
-            duals = duals.copy()
-            duals[[i for k in fixed for i in master.carts[k]]] = -1.0  # taken: left out
-            found = price(duals, cart_dual)
-            if found:
-                master.add(list(found), list(found.values()))
-                x = master.solve()[0]
+        duals = duals.copy()
+        duals[[i for k in fixed for i in master.carts[k]]] = -1.0  # taken: left out
+        found = price(duals, cart_dual)
+        if found:
+            master.add(list(found), list(found.values()))
+            x = master.solve()[0]
     return [master.carts[k] for k in fixed]
 
 

@@ -15,11 +15,11 @@
    (``processes``), a forked process meanwhile plans the wave by column generation with exact
    pricing, price-and-dives and local search (:func:`picking.columns.search`), and the
    shorter of the two plans goes on: on the 100-order benchmark waves of 5-8 orders a cart
-   the local search alone stops 3-5 % above the LP bound, the two processes' plan 0.6-2.5 %
-   (5.4 % on Muter-Oencan's wave at 48 items, where no plan known comes within 4.7 % of the
-   bound); with smaller carts it evens out set partitioning's runs (on
-   Muter-Oencan's wave at 24 items 2,691-2,700 m in six runs, where set partitioning alone
-   ended 2,689-2,767 m).
+   the local search alone stops 3-5 % above the LP bound, the two processes' median plan
+   0.6-1.2 % on Henn-Waescher's at 60 and 75 items and 3.2-5.8 % on Muter-Oencan's at 36 and
+   48 (where no plan known comes within 2.8 % of the bound). With smaller carts it evens out
+   set partitioning's runs: on Muter-Oencan's wave at 24 items 2,690-2,700 m in nine runs,
+   where set partitioning alone ended 2,689-2,767 m.
 3. **Bin selection**: with the batches known, every line of a SKU held in several bins tries each
    other bin with enough units left in the wave, and keeps the one that shortens its batch's
    route most, so a line is picked from the bin closest to the rest of its cart; batching then
