@@ -30,8 +30,8 @@ and local search from it for the rest of the time ended 10,692-11,076 m on the 1
 Henn-Waescher wave at 75 items (bound 10,568 m), as dives from the same LP end 1-4 % apart and
 the local search stalls within half a second; with one to three dives in the time the plan
 on two processes is 10,646-10,706 m (six runs; the local search alone 11,020 m). At 60
-items it is 11,690-11,768 m (bound 11,644 m). On Muter-Oencan's waves the LP is not always solved in
-the time and the plans are seldom shorter than the local search's.
+items it is 11,690-11,768 m (bound 11,644 m). On Muter-Oencan's waves the LP is not always
+solved in the time and the plans are seldom shorter than the local search's.
 
 Tried and dropped: without the dive's pricing the generated carts rarely pack the orders the
 fixed carts leave (a dive over them ended with 3-9 carts too many, leaving the repair to the
