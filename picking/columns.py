@@ -416,16 +416,34 @@ def improve(
         yield carts
 
 
-def search(batcher: Batcher, rect: RectangularGraph, depot: int, deadline: float) -> BatchPlan:
+def search(
+    batcher: Batcher,
+    rect: RectangularGraph,
+    depot: int,
+    deadline: float,
+    publish: Callable[[BatchPlan], None] | None = None,
+) -> BatchPlan:
     """A plan for ``batcher``'s wave by the batcher's local search, column generation from its
     plan, dives, each followed by local search from its carts (the orders they leave out each
     alone at first), and local search from the best plan found until ``deadline``.
 
     ``depot``: the depot index the walks start and end at (:func:`routing.sweep.handles`).
+    ``publish``: called with every plan shorter than those before it, so that a caller who
+    cannot wait for the end still has the best plan found so far.
     """
     started = time.monotonic()
     span = max(deadline - started, 0.0)
     best = batcher.solve(deadline=started + SEARCH_FIRST_SHARE * span)
+
+    def better(plan: BatchPlan) -> None:
+        nonlocal best
+        if _length(plan) < _length(best):
+            best = plan
+            if publish is not None:
+                publish(best)
+
+    if publish is not None:
+        publish(best)
     items = batcher.items
     partitioner = Partitioner(items, batcher.cart, batcher.cost, batcher.fewest_carts)
     known = partitioner.carts(best.batches, started + SEARCH_DESCENT_SHARE * span)
@@ -443,9 +461,9 @@ def search(batcher: Batcher, rect: RectangularGraph, depot: int, deadline: float
         found = batcher.solve(deadline=until, initial=[list(c) for c in carts] + alone)
         log.debug("search: %.1f s in, %d orders left out by the dive, %d mm after local search",
                   time.monotonic() - started, len(alone), found.distance_mm)  # fmt: skip
-        best = min(best, found, key=_length)
+        better(found)
     if time.monotonic() < deadline:
-        best = min(best, batcher.solve(deadline=deadline, initial=best.batches), key=_length)
+        better(batcher.solve(deadline=deadline, initial=best.batches))
     log.debug("search: %d mm", best.distance_mm)
     return best
 

@@ -41,12 +41,12 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import SynchronizedArray
 
 import numpy as np
 
 from picking import columns
-from picking.batching import Batcher, Item
+from picking.batching import Batcher, BatchPlan, Item
 from picking.model import (
     Cart,
     Load,
@@ -82,6 +82,9 @@ PARTITION_MAX_ORDERS_PER_CART = 4.0
 #: Share of the time limit the column search's process stops before the search's own
 #: deadline, so that its plan is back in time (its last steps overrun by milliseconds).
 COLUMN_SEARCH_MARGIN_SHARE = 0.02
+#: Longest wait for the column search's process to finish writing a plan (writing takes
+#: microseconds).
+_HELPER_LOCK_WAIT_S = 0.05
 #: Share of the time limit kept for the last bin re-selection, after batching ends.
 RESELECT_SHARE = 0.05
 #: Share of the time limit kept for solving the final routes (exact ones take milliseconds;
@@ -302,28 +305,38 @@ def plan(
 
 
 class _Helper:
-    """A plan computed in a forked process, handed back through a pipe."""
+    """A plan computed in a forked process. The process writes every plan better than the
+    last into shared memory (the cart of each order), so that the best plan found so far can
+    be read when the process is late, and exits when its search is done."""
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
-        self.process, self.conn = process, conn
+    def __init__(
+        self, process: multiprocessing.process.BaseProcess, shared: SynchronizedArray[int]
+    ) -> None:
+        self.process, self.shared = process, shared
 
     def result(self, deadline: float) -> list[list[int]] | None:
-        """The helper's plan, waiting until ``deadline`` at most (None: none came); the
-        process is stopped either way."""
-        batches: list[list[int]] | None = None
+        """The helper's best plan, waiting until ``deadline`` at most for its search to end
+        (None: it published none); the process is stopped either way."""
         try:
-            wait = max(deadline - time.monotonic(), 0.0)
-            if self.conn.poll(wait):
-                batches = self.conn.recv()
-        except (EOFError, OSError):
-            batches = None
+            self.process.join(max(deadline - time.monotonic(), 0.0))
+            lock = self.shared.get_lock()
+            if not lock.acquire(timeout=_HELPER_LOCK_WAIT_S):  # mid-write: take none
+                return None
+            try:
+                carts = list(self.shared.get_obj())
+            finally:
+                lock.release()
         finally:
             self.stop()
-        return batches
+        if min(carts, default=-1) < 0:
+            return None
+        batches: dict[int, list[int]] = {}
+        for order, cart in enumerate(carts):
+            batches.setdefault(cart, []).append(order)
+        return [batches[cart] for cart in sorted(batches)]
 
     def stop(self) -> None:
-        """Close the pipe and end the process (killed if still running); idempotent."""
-        self.conn.close()
+        """End the process (killed if still running); idempotent."""
         self.process.join(0.1)
         if self.process.is_alive():
             self.process.kill()
@@ -355,24 +368,25 @@ def _column_search(
         return None
     batcher = Batcher(items, wave.cart, coster, seed=seed + 2)
     context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
+    shared = context.Array("q", [-1] * len(items))  # the cart of each order; -1: no plan yet
+
+    def publish(plan: BatchPlan) -> None:
+        carts = [0] * len(items)
+        for cart, orders in enumerate(plan.batches):
+            for order in orders:
+                carts[order] = cart
+        with shared.get_lock():
+            shared[:] = carts
 
     def run() -> None:
-        receiver.close()
-        try:
-            sender.send(columns.search(batcher, rect, depot, deadline).batches)
-        finally:
-            sender.close()
+        columns.search(batcher, rect, depot, deadline, publish=publish)
 
     process = context.Process(target=run, daemon=True)
     try:
         process.start()
     except (AssertionError, OSError):  # a daemonic caller may not fork, or no memory left
-        receiver.close()
         return None
-    finally:
-        sender.close()
-    return _Helper(process, receiver)
+    return _Helper(process, shared)
 
 
 def _shorter(

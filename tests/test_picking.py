@@ -8,11 +8,11 @@ import itertools
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from picking.batching import Batcher
+from picking.batching import Batcher, BatchPlan
 from picking.model import Cart, Order, OrderLine, SkuSize, Timing, Wave, fits, order_load
 from picking.wave import Unserved, WavePlan, _items, _serve, _Stock, plan
 from routing import tsp
@@ -473,21 +473,27 @@ def random_storage_wave(oracle: DistanceOracle, seed: int, n: int, capacity: int
     return Wave(orders, Cart(capacity_units=capacity), {b: {b: 100} for b in bins})
 
 
-@pytest.mark.parametrize("capacity", [75, 30])  # the local search alone; set partitioning
-def test_a_wave_planned_on_two_processes_takes_the_shorter_plan(
-    hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch, capacity: int
-) -> None:
-    """The column search runs in a forked process and its plan comes back over a pipe."""
+@pytest.fixture
+def offered(monkeypatch: pytest.MonkeyPatch) -> list[list[list[int]] | None]:
+    """The plans the column search's process offers to :func:`plan`, in order."""
     import picking.wave as wave_module
 
-    offered: list[list[list[int]] | None] = []
+    plans: list[list[list[int]] | None] = []
     shorter = wave_module._shorter
 
     def spy(batches: list[list[int]], other: list[list[int]] | None, *args: object) -> object:
-        offered.append(other)
+        plans.append(other)
         return shorter(batches, other, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(wave_module, "_shorter", spy)
+    return plans
+
+
+@pytest.mark.parametrize("capacity", [75, 30])  # the local search alone; set partitioning
+def test_a_wave_planned_on_two_processes_takes_the_shorter_plan(
+    hw: DistanceOracle, offered: list[list[list[int]] | None], capacity: int
+) -> None:
+    """The column search runs in a forked process and its plan comes back in shared memory."""
     wave = random_storage_wave(hw, 3, 30, capacity)
     result = plan(hw, wave, time_limit_s=2.0, seed=1, processes=2)
     check_plan(hw, wave, result)
@@ -498,29 +504,55 @@ def test_a_wave_planned_on_two_processes_takes_the_shorter_plan(
     assert result.distance_mm <= one_process.distance_mm * 1.05
 
 
+def plan_in_time(oracle: DistanceOracle, wave: Wave) -> WavePlan:
+    """A valid plan on two processes within its second, whatever the column search does."""
+    started = time.monotonic()
+    result = plan(oracle, wave, time_limit_s=1.0, seed=1, processes=2)
+    assert time.monotonic() - started < 1.0 + 0.5
+    check_plan(oracle, wave, result)
+    return result
+
+
 @pytest.mark.parametrize("failure", ["raises", "drops an order"])
 def test_a_failing_column_search_leaves_the_plan_whole(
     hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
     from picking import columns
 
-    def broken(batcher: Batcher, *args: object) -> object:
+    def broken(batcher: Batcher, *args: object, publish: Callable[[BatchPlan], None]) -> None:
         if failure == "raises":
             raise RuntimeError("the column search failed")
         n = len(batcher.items)
-        return dataclasses.replace(
-            batcher.solve(deadline=0.0, max_iterations=0),
-            batches=[[i] for i in range(1, n)],  # order 0 missing, and much shorter alone
-            distance_mm=0,
+        publish(
+            dataclasses.replace(
+                batcher.solve(deadline=0.0, max_iterations=0),
+                batches=[[i] for i in range(1, n)],  # order 0 missing, and much shorter alone
+                distance_mm=0,
+            )
         )
 
     monkeypatch.setattr(columns, "search", broken)
     wave = random_storage_wave(hw, 4, 20, 60)
-    started = time.monotonic()
-    result = plan(hw, wave, time_limit_s=1.0, seed=1, processes=2)
-    assert time.monotonic() - started < 1.0 + 0.5
-    check_plan(hw, wave, result)
+    result = plan_in_time(hw, wave)
     assert sum(len(b.order_ids) for b in result.batches) == 20
+
+
+def test_a_late_column_search_still_hands_over_its_best_plan(
+    hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch, offered: list[list[list[int]] | None]
+) -> None:
+    """A helper past its deadline is stopped, and the plan it published last is offered."""
+    from picking import columns
+
+    def late(batcher: Batcher, *args: object, publish: Callable[[BatchPlan], None]) -> None:
+        alone = batcher.solve(deadline=0.0, max_iterations=0)
+        publish(dataclasses.replace(alone, batches=[[i] for i in range(len(batcher.items))]))
+        publish(dataclasses.replace(alone, batches=[list(range(len(batcher.items)))]))
+        time.sleep(60)  # far past the deadline: stopped
+
+    monkeypatch.setattr(columns, "search", late)
+    wave = random_storage_wave(hw, 4, 6, 1000)
+    plan_in_time(hw, wave)
+    assert offered == [[list(range(6))]]  # the last plan published, all orders on one cart
 
 
 def test_no_column_search_where_the_sweep_cannot_price(hw: DistanceOracle) -> None:
