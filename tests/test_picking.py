@@ -504,6 +504,23 @@ def test_a_wave_planned_on_two_processes_takes_the_shorter_plan(
     assert result.distance_mm <= one_process.distance_mm * 1.05
 
 
+def test_large_carts_get_a_second_local_search_instead_of_the_column_search(
+    hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch, offered: list[list[list[int]] | None]
+) -> None:
+    """Ten orders a cart: the forked process runs the local search, not the column search."""
+    from picking import columns
+
+    def unwanted(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the column search ran")
+
+    monkeypatch.setattr(columns, "search", unwanted)
+    wave = random_storage_wave(hw, 3, 30, 150)  # 30 orders of 5-25 units: 3 carts at least
+    plan_in_time(hw, wave)
+    assert len(offered) == 1 and offered[0] is not None
+    assert sorted(i for cart in offered[0] for i in cart) == list(range(30))
+    assert len(offered[0]) <= 4
+
+
 def plan_in_time(oracle: DistanceOracle, wave: Wave) -> WavePlan:
     """A valid plan on two processes within its second, whatever the column search does."""
     started = time.monotonic()
