@@ -60,8 +60,16 @@ import numpy as np
 from picking.model import Cart, Load, Timing, fits, limits
 
 #: Batches (by centroid) each order considers in local search and reinsertion, for moves and
-#: for swaps with each of their orders (fewer for swaps walked 0.5-3 % more in equal time).
-CANDIDATE_BATCHES = 6
+#: for swaps with each of their orders, where prices are exact; and where they come from a
+#: route search (many cross aisles, graph layouts), which is slower. Measured with the local
+#: search alone (9 s, six to eight seeds, median) on the 100-order benchmark waves: 12 against
+#: 6 walked 1.3 % less at Henn-Waescher's 60 items and 0.3 % at 75, 1.9 % at Muter-Oencan's
+#: 24 items, 1.2 % at 36 and 0.2 % at 48 (where 9 did best, 0.5 %): a cart's centroid says
+#: little about which carts an order fits with when carts hold many orders, and 6 missed good
+#: moves. On the 1,000-order wave of 100,000 bins (route-search prices, two runs of 50 s), 12
+#: walked 0.4 % and 2.7 % more than 6: the local search there does not finish in the time.
+CANDIDATE_BATCHES = 12
+CANDIDATE_BATCHES_SEARCHED_PRICES = 6
 #: Nearest orders each order forms savings pairs with.
 SAVINGS_NEIGHBOURS = 10
 #: Orders a kick removes, at most.
@@ -283,6 +291,9 @@ class Batcher:
         #: Whether prices are exact, so a batch with more bins never costs less (lets swaps be
         #: ruled out by a bound before both sides are priced).
         self.monotone = bool(getattr(cost, "exact", False))
+        self.candidate_batches = (
+            CANDIDATE_BATCHES if self.monotone else CANDIDATE_BATCHES_SEARCHED_PRICES
+        )
         self.has_due = any(item.due_s is not None for item in items)
         points = np.array([item.point for item in items], dtype=float).reshape(-1, 2)
         self._points = points
@@ -500,7 +511,7 @@ class Batcher:
             if members and b != own
             for cx, cy in (state.centroid(b),)
         ]
-        return [b for _, b in heapq.nsmallest(CANDIDATE_BATCHES, scored)]
+        return [b for _, b in heapq.nsmallest(self.candidate_batches, scored)]
 
     def _local_search(
         self, state: _State, deadline: float, focus: Sequence[int] | None = None
