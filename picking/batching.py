@@ -60,15 +60,20 @@ import numpy as np
 from picking.model import Cart, Load, Timing, fits, limits
 
 #: Batches (by centroid) each order considers in local search and reinsertion, for moves and
-#: for swaps with each of their orders, where prices are exact; and where they come from a
+#: for swaps with each of their orders, where prices are exact: at most ``CANDIDATE_BATCHES``
+#: and at most as many as hold ``SWAP_PARTNERS`` orders on average, but at least
+#: ``CANDIDATE_BATCHES_SEARCHED_PRICES``, which is also the number where prices come from a
 #: route search (many cross aisles, graph layouts), which is slower. Measured with the local
 #: search alone (9 s, six to eight seeds, median) on the 100-order benchmark waves: 12 against
 #: 6 walked 1.3 % less at Henn-Waescher's 60 items and 0.3 % at 75, 1.9 % at Muter-Oencan's
-#: 24 items, 1.2 % at 36 and 0.2 % at 48 (where 9 did best, 0.5 %): a cart's centroid says
-#: little about which carts an order fits with when carts hold many orders, and 6 missed good
-#: moves. On the 1,000-order wave of 100,000 bins (route-search prices, two runs of 50 s), 12
-#: walked 0.4 % and 2.7 % more than 6: the local search there does not finish in the time.
+#: 24 items and 1.2 % at 36 (16 no less than 12); a cart's centroid says little about which
+#: carts an order goes well with when carts hold several orders. At Muter-Oencan's 48 items
+#: (7.7 orders a cart) 9 did best, 0.5 % below 6 and 0.4 % below 12 (16 seeds): each order
+#: weighs a swap with every order of every candidate. On the 1,000-order wave of 100,000 bins
+#: (route-search prices, two runs of 50 s), 12 walked 0.4 % and 2.7 % more than 6: the local
+#: search there does not finish in the time.
 CANDIDATE_BATCHES = 12
+SWAP_PARTNERS = 70
 CANDIDATE_BATCHES_SEARCHED_PRICES = 6
 #: Nearest orders each order forms savings pairs with.
 SAVINGS_NEIGHBOURS = 10
@@ -291,9 +296,6 @@ class Batcher:
         #: Whether prices are exact, so a batch with more bins never costs less (lets swaps be
         #: ruled out by a bound before both sides are priced).
         self.monotone = bool(getattr(cost, "exact", False))
-        self.candidate_batches = (
-            CANDIDATE_BATCHES if self.monotone else CANDIDATE_BATCHES_SEARCHED_PRICES
-        )
         self.has_due = any(item.due_s is not None for item in items)
         points = np.array([item.point for item in items], dtype=float).reshape(-1, 2)
         self._points = points
@@ -306,6 +308,12 @@ class Batcher:
         self.fewest_carts = math.ceil(
             self._share(sum((item.load for item in items), start=Load())) - 1e-9
         )
+        #: Batches each order weighs (see :data:`CANDIDATE_BATCHES`).
+        self.candidate_batches = CANDIDATE_BATCHES_SEARCHED_PRICES
+        if self.monotone:
+            per_cart = max(len(items), 1) / max(self.fewest_carts, 1)
+            most = min(CANDIDATE_BATCHES, round(SWAP_PARTNERS / per_cart))
+            self.candidate_batches = max(self.candidate_batches, most)
         k = min(SAVINGS_NEIGHBOURS, len(items) - 1)
         if k > 0:
             d = np.abs(points[:, None, :] - points[None, :, :]).sum(axis=2)

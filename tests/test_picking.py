@@ -445,6 +445,41 @@ def test_the_units_only_fit_check_agrees_with_the_full_one() -> None:
             assert batcher._fits(batch, add) == fits(cart, batch + add)
 
 
+def test_orders_weigh_fewer_carts_where_carts_hold_many_orders() -> None:
+    """With exact prices an order weighs the nearest carts up to a budget of swap partners;
+    with searched prices, the few nearest always."""
+    from picking.batching import (
+        CANDIDATE_BATCHES,
+        CANDIDATE_BATCHES_SEARCHED_PRICES,
+        SWAP_PARTNERS,
+        Batcher,
+        Item,
+    )
+    from picking.model import Load
+
+    class Exact:
+        exact = True
+
+        def __call__(self, locs: frozenset[int]) -> int:
+            return 100 + len(locs) if locs else 0
+
+    items = [Item(Load(units=1, orders=1), frozenset({k}), (float(k), 0.0)) for k in range(100)]
+    weighed = {}
+    for capacity in (4, 10, 50):
+        batcher = Batcher(items, Cart(capacity_units=capacity), Exact())
+        weighed[capacity] = batcher.candidate_batches
+        state = batcher._rebuild([[k] for k in range(100)])
+        near = batcher._candidates(state, 50)
+        assert len(near) == batcher.candidate_batches
+        # The nearest batches by centroid: orders 50 +- 1, 2, ... (ties either way).
+        assert max(abs(state.centroid(b)[0] - 50) for b in near) <= (len(near) + 1) // 2
+    assert weighed[4] == CANDIDATE_BATCHES  # 4 orders a cart
+    assert weighed[10] == round(SWAP_PARTNERS / 10)
+    assert weighed[50] == CANDIDATE_BATCHES_SEARCHED_PRICES  # the floor
+    searched = Batcher(items, Cart(capacity_units=4), lambda locs: 100 + len(locs))
+    assert searched.candidate_batches == CANDIDATE_BATCHES_SEARCHED_PRICES
+
+
 def test_doing_without_a_cart_changes_nothing_past_the_deadline() -> None:
     """Past its deadline the attempt is rolled back: every order stays where it was."""
     from picking.batching import Batcher, Item
