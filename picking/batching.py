@@ -60,21 +60,23 @@ import numpy as np
 from picking.model import Cart, Load, Timing, fits, limits
 
 #: Batches (by centroid) each order considers in local search and reinsertion, for moves and
-#: for swaps with each of their orders, where prices are exact: at most ``CANDIDATE_BATCHES``
-#: and at most as many as hold ``SWAP_PARTNERS`` orders on average, but at least
-#: ``CANDIDATE_BATCHES_SEARCHED_PRICES``, which is also the number where prices come from a
-#: route search (many cross aisles, graph layouts), which is slower. Measured with the local
-#: search alone (9 s, six to eight seeds, median) on the 100-order benchmark waves: 12 against
-#: 6 walked 1.3 % less at Henn-Waescher's 60 items and 0.3 % at 75, 1.9 % at Muter-Oencan's
-#: 24 items and 1.2 % at 36 (16 no less than 12); a cart's centroid says little about which
-#: carts an order goes well with when carts hold several orders. At Muter-Oencan's 48 items
-#: (7.7 orders a cart) 9 did best, 0.5 % below 6 and 0.4 % below 12 (16 seeds): each order
-#: weighs a swap with every order of every candidate. On the 1,000-order wave of 100,000 bins
-#: (route-search prices, two runs of 50 s), 12 walked 0.4 % and 2.7 % more than 6: the local
-#: search there does not finish in the time.
+#: for swaps with each of their orders, where prices are fast (``cost.fast``: the one-block
+#: DP): at most ``CANDIDATE_BATCHES`` and at most as many as hold ``SWAP_PARTNERS`` orders on
+#: average, but at least ``CANDIDATE_BATCHES_SLOW_PRICES``, which is the number where prices
+#: take milliseconds (more cross aisles, graph layouts). Measured with the local search alone
+#: (9 s, six to eight seeds, median) on the 100-order benchmark waves: 12 against 6 walked
+#: 1.3 % less at Henn-Waescher's 60 items and 0.3 % at 75, 1.9 % at Muter-Oencan's 24 items
+#: and 1.2 % at 36 (16 no less than 12); a cart's centroid says little about which carts an
+#: order goes well with when carts hold several orders. At Muter-Oencan's 48 items (7.7
+#: orders a cart) 9 did best, 0.5 % below 6 and 0.4 % below 12 (16 seeds): each order weighs
+#: a swap with every order of every candidate. With two processes (10 s, six seeds, median):
+#: 1,981.8 m against 1,995.6 m at 36 items, 10,671 m against 10,693 m at Henn-Waescher's 75.
+#: Where prices take milliseconds the local search does not finish in the time, and 12 walked
+#: further: 0.4 % and 2.7 % on the 1,000-order wave of 100,000 bins (two runs of 50 s), 2.2 %
+#: on the two-block wave of 100 orders (median of three).
 CANDIDATE_BATCHES = 12
 SWAP_PARTNERS = 70
-CANDIDATE_BATCHES_SEARCHED_PRICES = 6
+CANDIDATE_BATCHES_SLOW_PRICES = 6
 #: Nearest orders each order forms savings pairs with.
 SAVINGS_NEIGHBOURS = 10
 #: Orders a kick removes, at most.
@@ -309,8 +311,8 @@ class Batcher:
             self._share(sum((item.load for item in items), start=Load())) - 1e-9
         )
         #: Batches each order weighs (see :data:`CANDIDATE_BATCHES`).
-        self.candidate_batches = CANDIDATE_BATCHES_SEARCHED_PRICES
-        if self.monotone:
+        self.candidate_batches = CANDIDATE_BATCHES_SLOW_PRICES
+        if getattr(cost, "fast", False):
             per_cart = max(len(items), 1) / max(self.fewest_carts, 1)
             most = min(CANDIDATE_BATCHES, round(SWAP_PARTNERS / per_cart))
             self.candidate_batches = max(self.candidate_batches, most)

@@ -86,7 +86,9 @@ PARTITION_MAX_ORDERS_PER_CART = 4.0
 #: 100-order benchmark waves (10 s, six seeds, median): at Muter-Oencan's 48 items (7.7
 #: orders a cart) 1,591.7 m against 1,602.6 m with the column search; at 36 items (5.9 a
 #: cart) the column search's 1,995.9 m against 2,036.3 m, at Henn-Waescher's 75 items (4.8)
-#: 10,678 m against 10,929 m.
+#: 10,678 m against 10,929 m. Again once orders weighed more carts in local search
+#: (:data:`picking.batching.CANDIDATE_BATCHES`): 1,584.7 m against 1,591.0 m at 48 items, and
+#: the column search's 1,981.8 m against 2,018.7 m at 36.
 COLUMN_SEARCH_MAX_ORDERS_PER_CART = 7.0
 #: Share of the time limit the column search's process stops before the search's own
 #: deadline, so that its plan is back in time (its last steps overrun by milliseconds).

@@ -446,19 +446,20 @@ def test_the_units_only_fit_check_agrees_with_the_full_one() -> None:
 
 
 def test_orders_weigh_fewer_carts_where_carts_hold_many_orders() -> None:
-    """With exact prices an order weighs the nearest carts up to a budget of swap partners;
-    with searched prices, the few nearest always."""
+    """With fast prices an order weighs the nearest carts up to a budget of swap partners;
+    with slow ones, the few nearest always."""
     from picking.batching import (
         CANDIDATE_BATCHES,
-        CANDIDATE_BATCHES_SEARCHED_PRICES,
+        CANDIDATE_BATCHES_SLOW_PRICES,
         SWAP_PARTNERS,
         Batcher,
         Item,
     )
     from picking.model import Load
+    from picking.pricing import RouteCoster
 
-    class Exact:
-        exact = True
+    class Fast:
+        exact = fast = True
 
         def __call__(self, locs: frozenset[int]) -> int:
             return 100 + len(locs) if locs else 0
@@ -466,7 +467,7 @@ def test_orders_weigh_fewer_carts_where_carts_hold_many_orders() -> None:
     items = [Item(Load(units=1, orders=1), frozenset({k}), (float(k), 0.0)) for k in range(100)]
     weighed = {}
     for capacity in (4, 10, 50):
-        batcher = Batcher(items, Cart(capacity_units=capacity), Exact())
+        batcher = Batcher(items, Cart(capacity_units=capacity), Fast())
         weighed[capacity] = batcher.candidate_batches
         state = batcher._rebuild([[k] for k in range(100)])
         near = batcher._candidates(state, 50)
@@ -475,9 +476,15 @@ def test_orders_weigh_fewer_carts_where_carts_hold_many_orders() -> None:
         assert max(abs(state.centroid(b)[0] - 50) for b in near) <= (len(near) + 1) // 2
     assert weighed[4] == CANDIDATE_BATCHES  # 4 orders a cart
     assert weighed[10] == round(SWAP_PARTNERS / 10)
-    assert weighed[50] == CANDIDATE_BATCHES_SEARCHED_PRICES  # the floor
-    searched = Batcher(items, Cart(capacity_units=4), lambda locs: 100 + len(locs))
-    assert searched.candidate_batches == CANDIDATE_BATCHES_SEARCHED_PRICES
+    assert weighed[50] == CANDIDATE_BATCHES_SLOW_PRICES  # the floor
+    # One block prices fast; two blocks exactly but slowly (the column DP).
+    for cross_aisles, weighs in ((2, CANDIDATE_BATCHES), (3, CANDIDATE_BATCHES_SLOW_PRICES)):
+        oracle = DistanceOracle(henn_waescher(cross_aisles=cross_aisles))
+        depot = oracle.depot_location("DEPOT")
+        coster = RouteCoster(oracle, depot, depot)
+        assert coster.exact
+        batcher = Batcher(items, Cart(capacity_units=4), coster)
+        assert batcher.candidate_batches == weighs
 
 
 def test_doing_without_a_cart_changes_nothing_past_the_deadline() -> None:
