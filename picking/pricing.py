@@ -54,8 +54,6 @@ class RouteCoster:
         self._cache: dict[frozenset[int], int] = {frozenset(): int(oracle.distance(start, end))}
         self.evaluations = 0
         self._single_block: SingleBlockPricer | None = None
-        #: Whether prices take tens of microseconds (one block), not milliseconds.
-        self.fast = False
         if self.rect is not None:
             n = oracle.n_bins
             self._start_point = (
@@ -71,7 +69,8 @@ class RouteCoster:
                     self._start_point,
                     self._end_point,
                 )
-                self.fast = True
+        #: Whether prices take tens of microseconds (one block), not milliseconds.
+        self.fast = self._single_block is not None
 
     def __call__(self, locs: Iterable[int]) -> int:
         key = locs if isinstance(locs, frozenset) else frozenset(locs)
