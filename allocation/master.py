@@ -28,6 +28,7 @@ import numpy as np
 
 from allocation.patterns import Pattern, Prices, cheapest, pattern_cost
 from allocation.quotes import Bools, Compiled, Floats, Group, Ints
+from routing.highs import quiet_highs
 
 #: Reduced cost below which a pattern enters the LP (in minor units).
 ENTER_TOLERANCE = 1e-4
@@ -240,9 +241,7 @@ class Master:
         self.orders = list(range(len(compiled.problem.orders)) if orders is None else orders)
         self.slot = {o: k for k, o in enumerate(self.orders)}
         self.n_orders = len(self.orders)
-        self.highs = highspy.Highs()  # type: ignore[no-untyped-call]
-        self.highs.setOptionValue("output_flag", False)
-        self.highs.setOptionValue("threads", 1)
+        self.highs = quiet_highs()
         ones = np.ones(self.n_orders)
         empty = np.zeros(0, dtype=np.int32)
         self.highs.addRows(self.n_orders, ones, ones, 0, empty, empty, np.zeros(0))
@@ -742,9 +741,7 @@ def _settle(
     binding = np.nonzero(most > room + 1e-9)[0]
     position = np.full(len(room), -1, dtype=np.int64)
     position[binding] = count + np.arange(len(binding))
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
+    highs = quiet_highs()
     highs.setOptionValue("mip_rel_gap", 1e-6)
     highs.setOptionValue("time_limit", max(0.2, deadline - time.monotonic()))
     lower = np.concatenate([np.ones(count), np.full(len(binding), -np.inf)])

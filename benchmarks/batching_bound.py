@@ -42,8 +42,8 @@ from picking.columns import (
     ROUND_CARTS,
     Master,
     price_all,
-    quiet_highs,
 )
+from routing.highs import quiet_highs
 from routing.rectangular import RectangularGraph
 from routing.sweep import IntArray, sweep_prices
 

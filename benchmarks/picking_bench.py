@@ -95,10 +95,10 @@ import numpy.typing as npt
 from benchmarks.batching_bound import COVER_CARTS, COVER_SECONDS, Bound, lower_bound
 from benchmarks.layouts import henn_waescher, large_warehouse
 from picking.batching import Batcher, Item
-from picking.columns import quiet_highs
 from picking.model import Cart, Load, Order, OrderLine, Wave, fits
 from picking.pricing import RouteCoster
 from picking.wave import WavePlan, plan
+from routing.highs import quiet_highs
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularDepot, RectangularGraph, RectangularLayout
 from routing.sweep import aisle_picks, sweep_prices

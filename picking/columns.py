@@ -58,6 +58,7 @@ import numpy.typing as npt
 
 from picking.batching import Batcher, BatchPlan
 from picking.partition import Partitioner
+from routing.highs import quiet_highs
 from routing.rectangular import RectangularGraph
 from routing.sweep import IntArray, aisle_picks, sweep_prices
 
@@ -103,14 +104,6 @@ SEARCH_DESCENT_SHARE = 0.35
 SEARCH_COLUMNS_SHARE = 0.5
 SEARCH_AFTER_DIVE_SHARE = 0.06
 SEARCH_DIVES_SHARE = 0.94
-
-
-def quiet_highs() -> highspy.Highs:
-    """A HiGHS instance that prints nothing and solves on one thread."""
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
-    return highs
 
 
 class Knapsack:

@@ -41,6 +41,7 @@ import numpy as np
 
 from picking.batching import Item
 from picking.model import Cart, Load, fits
+from routing.highs import quiet_highs
 
 #: Orders with the highest duals that pricing tries first as additions and swaps; once they
 #: yield no cart, every order is tried.
@@ -74,21 +75,12 @@ class Partition:
     rounds: int
 
 
-def _quiet_highs() -> highspy.Highs:
-    """A HiGHS instance that prints nothing and solves on one thread (the server's solver
-    processes already use every core)."""
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
-    return highs
-
-
 class _Master:
     """The restricted master LP: one row per item (exactly once), one for the fewest carts."""
 
     def __init__(self, n: int, fewest: int) -> None:
         self.n = n
-        self.highs = _quiet_highs()
+        self.highs = quiet_highs()
         empty = np.zeros(0, dtype=np.int32)
         ones = np.ones(n)
         self.highs.addRows(n, ones, ones, 0, empty, empty, np.zeros(0))
@@ -294,7 +286,7 @@ class Partitioner:
     ) -> list[list[int]]:
         """The cheapest exact cover by the generated carts, started from ``initial`` (whose
         carts cost ``upper`` in all); ``initial`` itself when the MIP finds nothing cheaper."""
-        highs = _quiet_highs()
+        highs = quiet_highs()
         highs.setOptionValue("mip_max_nodes", MIP_MAX_NODES)
         highs.setOptionValue("time_limit", max(0.05, deadline - time.monotonic()))
         model = master.highs.getLp()

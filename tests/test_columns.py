@@ -8,6 +8,8 @@ the exact optimum and the LP over every cart of small waves.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from itertools import islice, pairwise
 
@@ -192,3 +194,24 @@ def test_the_column_search_finds_the_optimum_of_small_waves(
     found = search(batcher, rect, depot, time.monotonic() + 1.0)
     assert sorted(i for cart in found.batches for i in cart) == list(range(12))
     assert found.distance_mm == exact_optimum(oracle, wave)
+
+
+def test_planning_with_the_column_search_writes_nothing_to_standard_output() -> None:
+    """highspy prints a banner the first time a process constructs a solver; the planner's
+    forked column search must not put it on the server's standard output."""
+    script = (
+        "import random, sys\n"
+        "from benchmarks.picking_bench import random_storage_wave\n"
+        "from picking.wave import plan\n"
+        "from routing.oracle import DistanceOracle\n"
+        "from tests.factories import henn_waescher\n"
+        "oracle = DistanceOracle(henn_waescher())\n"
+        "wave = random_storage_wave(oracle, random.Random(3), 30, (5, 25), 45)\n"
+        "result = plan(oracle, wave, time_limit_s=1.0, processes=2)\n"
+        "print(result.distance_mm, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout == ""
+    assert int(done.stderr.split()[-1]) > 0
