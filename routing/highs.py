@@ -19,7 +19,8 @@ import highspy
 def _construct_silently() -> None:
     """Construct one ``Highs`` with standard output discarded (meant for import time, when no
     other thread writes to it)."""
-    sys.stdout.flush()
+    if sys.stdout is not None:  # None without a console (pythonw, some daemons)
+        sys.stdout.flush()
     try:
         saved = os.dup(1)
     except OSError:  # no standard output to protect
