@@ -397,6 +397,46 @@ def test_a_cart_too_many_is_packed_away_by_displacing_a_smaller_order() -> None:
     assert result.distance_mm == 2 * 100 + 5
 
 
+def test_an_order_takes_a_full_carts_place_by_ejecting_one_to_a_cart_with_room() -> None:
+    """Carts of 10 units, each walking to its farthest location and back: A = [i 4u @100,
+    a 6u @10], B = [b 5u @100, j 5u @50], S = [s 3u @6], 412 in all. Moving i to B's far end
+    saves A's walk, but B is full and A has no room for j: no move or swap shortens the plan.
+    Ejection puts i in j's place and j on S: [a], [b, i], [s, j], 320."""
+    from picking.batching import Batcher, Item
+    from picking.model import Load
+
+    sizes, spots = [4, 6, 5, 5, 3], [100, 10, 100, 50, 6]  # i, a, b, j, s
+    items = [
+        Item(Load(units=u, orders=1), frozenset({x}), (float(x), 0.0))
+        for u, x in zip(sizes, spots, strict=True)
+    ]
+
+    class FarthestAndBack:
+        """Exact and fast, as the one-block DP: a walk never shortens with more locations."""
+
+        exact = fast = True
+
+        def __call__(self, locs: frozenset[int]) -> int:
+            return 2 * max(locs, default=0)
+
+    start = [[0, 1], [2, 3], [4]]
+    cart = Cart(capacity_units=10)
+    without = Batcher(items, cart, FarthestAndBack(), seed=1)
+    without.ejection = False
+    state = without._rebuild(start)
+    without._local_search(state, float("inf"))
+    assert sorted(sorted(m) for m in state.members if m) == start
+    assert state.distance == 412
+
+    ejecting = Batcher(items, cart, FarthestAndBack(), seed=1)
+    assert ejecting.ejection
+    state = ejecting._rebuild(start)
+    ejecting._local_search(state, float("inf"))
+    assert sorted(sorted(m) for m in state.members if m) == [[0, 2], [1], [3, 4]]
+    assert state.distance == 320
+    assert all(fits(cart, load) for load in state.loads)
+
+
 def test_prices_beyond_the_exact_dp_are_routes_close_to_the_shortest() -> None:
     """With more cross aisles than batches are priced exactly for, a batch's price is a quick
     search (one trajectory): never below the shortest route (the ladder DP), and close to it."""
