@@ -48,9 +48,10 @@ seeds moves by up to 0.4 % from one batch of runs to the next):
   the tries; kicks seeded at the order whose removal saves most: no difference.
 
 On Muter-Oencan's wave at 48 items, 586 units on carts of 48, every plan found holds twelve
-full carts (46-48 units) and one of 10-17 units, so a move between full carts rarely fits; the
-local search alone (9 s) ends anywhere from 1,554 m to 1,602 m, median 1,581 m and 1,578 m
-over seeds 1-16 and 17-32. Not adopted there (medians over the same seeds):
+full carts (46-48 units) and one of 10-17 units, so a move between full carts rarely fits
+(ejection, above, is what was adopted for it); before ejection the local search alone (9 s)
+ended anywhere from 1,554 m to 1,602 m, median 1,581 m and 1,578 m over seeds 1-16 and 17-32.
+Not adopted there (medians over the same seeds, before ejection):
 
 * kick neighbours by route rather than centroid (the length one order adds to another's
   walk, over every pair): 1,574-1,580 m against 1,578-1,581 m in three batches of seeds,
