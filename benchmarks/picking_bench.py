@@ -93,7 +93,7 @@ import random
 import re
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,6 +251,27 @@ def feasible_batches(units: Sequence[int], capacity: int) -> IntArray:
     return masks[1:]
 
 
+def agree_with_route_coster(
+    oracle: DistanceOracle,
+    locs: Sequence[frozenset[int]],
+    priced: Iterable[tuple[Iterable[int], int]],
+) -> None:
+    """AssertionError unless the planner's ``RouteCoster`` prices every cart (its orders, as
+    indices into ``locs``) at the given length in mm: a cross-check of the vectorised DP."""
+    start = oracle.depot_location(oracle.depot_ids[0])
+    coster = RouteCoster(oracle, start, start)
+    for orders, price in priced:
+        union = frozenset().union(*(locs[i] for i in orders))
+        if coster(union) != price:
+            raise AssertionError(f"route DP {price} != RouteCoster {coster(union)}")
+
+
+def _sample(count: int) -> IntArray:
+    """Indices of up to ``PRICE_CHECK_SAMPLE`` of ``count`` carts, spread evenly."""
+    picked: IntArray = np.linspace(0, count - 1, min(count, PRICE_CHECK_SAMPLE)).astype(np.int64)
+    return picked
+
+
 def ladder_prices(
     rect: RectangularGraph, depot: int, order_locs: Sequence[frozenset[int]], masks: IntArray
 ) -> IntArray:
@@ -350,11 +371,11 @@ def proven_optimum(oracle: DistanceOracle, wave: Wave, max_updates: int) -> Proo
         return Proof(None, len(masks), updates, time.perf_counter() - started)
     start = oracle.depot_location(oracle.depot_ids[0])
     costs = ladder_prices(rect, start - oracle.n_bins, locs, masks)
-    coster = RouteCoster(oracle, start, start)
-    for k in np.linspace(0, len(masks) - 1, min(len(masks), PRICE_CHECK_SAMPLE)).astype(int):
-        union = frozenset().union(*(locs[i] for i in range(n) if masks[k] >> i & 1))
-        if coster(union) != costs[k]:
-            raise AssertionError(f"route DP {costs[k]} != RouteCoster {coster(union)}")
+    agree_with_route_coster(
+        oracle,
+        locs,
+        (([i for i in range(n) if masks[k] >> i & 1], costs[k]) for k in _sample(len(masks))),
+    )
     optimum = partition_dp(n, masks, costs)
     return Proof(optimum, len(masks), updates, time.perf_counter() - started)
 
@@ -413,12 +434,9 @@ def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> O
     start = oracle.depot_location(oracle.depot_ids[0])
     occupied = np.bitwise_or.reduceat(aisle_picks(rect, locs)[flat], first, axis=0)
     costs = sweep_prices(rect, start - oracle.n_bins, occupied)
-    coster = RouteCoster(oracle, start, start)
-    for k in np.linspace(0, count - 1, min(count, PRICE_CHECK_SAMPLE)).astype(int):
-        cart = flat[first[k] : first[k] + size[k]]
-        union = frozenset().union(*(locs[i] for i in cart))
-        if coster(union) != costs[k]:
-            raise AssertionError(f"route DP {costs[k]} != RouteCoster {coster(union)}")
+    agree_with_route_coster(
+        oracle, locs, ((flat[first[k] : first[k] + size[k]], costs[k]) for k in _sample(count))
+    )
     fewest = -(-sum(units) // cap)
     # Rows: each order exactly once; at least the fewest carts (a valid cut that tightens the
     # LP). Column k holds its orders and the cart row.
@@ -492,12 +510,9 @@ def bound_wave(oracle: DistanceOracle, wave: Wave, plan: WavePlan) -> Bound:
         rect, start - oracle.n_bins, aisle_picks(rect, locs), units,
         wave.cart.capacity_units, carts, BOUND_SECONDS,
     )  # fmt: skip
-    coster = RouteCoster(oracle, start, start)
-    sample = np.linspace(0, len(bound.carts) - 1, min(len(bound.carts), PRICE_CHECK_SAMPLE))
-    for k in sample.astype(int):
-        union = frozenset().union(*(locs[i] for i in bound.carts[k]))
-        if coster(union) != bound.prices[k]:
-            raise AssertionError(f"route DP {bound.prices[k]} != RouteCoster {coster(union)}")
+    agree_with_route_coster(
+        oracle, locs, ((bound.carts[k], bound.prices[k]) for k in _sample(len(bound.carts)))
+    )
     return bound
 
 
@@ -543,10 +558,8 @@ def check_plan(oracle: DistanceOracle, wave: Wave, carts: Sequence[Sequence[str]
         [np.bitwise_or.reduce(per_order[[index[o] for o in cart]], axis=0) for cart in carts]
     )
     prices = sweep_prices(rect, start - oracle.n_bins, occupied)
-    coster = RouteCoster(oracle, start, start)
-    for cart, price in zip(carts, prices, strict=True):
-        union = frozenset().union(*(locs[index[o]] for o in cart))
-        assert coster(union) == price, f"route DP {price} != RouteCoster {coster(union)}"
+    orders = [[index[o] for o in cart] for cart in carts]
+    agree_with_route_coster(oracle, locs, zip(orders, prices, strict=True))
     return int(prices.sum())
 
 
