@@ -103,7 +103,10 @@ CANDIDATE_BATCHES_SLOW_PRICES = 6
 #: items 1,575.1 and 1,572.3 m against 1,583.0 and 1,577.5 m (mean over 32 seeds 0.25 %
 #: shorter, with a third fewer iterations), at 36 items 2,004.4 m against 2,007.6 m,
 #: Henn-Waescher's at 60 items 11,794 m against 11,851 m and at 75 items 10,765 m against
-#: 10,795 m.
+#: 10,795 m. Not where prices take milliseconds: on the benchmark's two-block wave of 100
+#: orders (the whole planner, 10 s, seeds 1-8) ejection cut the iterations to a third
+#: (16-36 against 43-117) and the plans came out 1.0 % longer (median 16,412 m against
+#: 16,248 m).
 EJECTION = True
 #: Nearest orders each order forms savings pairs with.
 SAVINGS_NEIGHBOURS = 10
@@ -648,7 +651,7 @@ class Batcher:
     def _sinks(self, state: _State, a: int) -> list[int]:
         """Carts other than ``a`` with room for the smallest order, where an order that makes
         way for another may go (ejection, see the module docstring); none where prices are
-        slow (not measured there)."""
+        slow (see :data:`EJECTION`)."""
         if not self.ejection:
             return []
         smallest = self._smallest
