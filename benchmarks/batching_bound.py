@@ -64,7 +64,8 @@ class Bound:
 
     lower_mm: float  # no partition of the wave into carts is shorter
     lp_mm: float  # the last restricted LP (equal to lower_mm once converged)
-    upper_mm: int  # the best cover by the generated carts (at most the given plan)
+    upper_mm: int  # the best cover by the generated carts (at most the given plan) ...
+    cover: list[tuple[int, ...]] = field(repr=False)  # ... and its carts (orders)
     converged: bool  # exact pricing found no cart of negative reduced cost
     carts: list[tuple[int, ...]] = field(repr=False)  # the generated carts (orders) ...
     prices: list[int] = field(repr=False)  # ... and their route lengths
@@ -73,11 +74,13 @@ class Bound:
     seconds: float
 
 
-def best_cover(master: Master, start: Sequence[tuple[int, ...]], time_limit_s: float) -> int | None:
+def best_cover(
+    master: Master, start: Sequence[tuple[int, ...]], time_limit_s: float
+) -> tuple[int, list[tuple[int, ...]]] | None:
     """The least cost of an exact cover by the generated carts nearest the LP (the
-    ``COVER_CARTS`` of least reduced cost) and ``start``'s, the MIP started from the cover
-    ``start`` (None: none found). Over every generated cart (10,000-27,000), HiGHS often
-    found nothing better than ``start`` in two minutes."""
+    ``COVER_CARTS`` of least reduced cost) and ``start``'s, with its carts; the MIP is started
+    from the cover ``start`` (None: none found). Over every generated cart (10,000-27,000),
+    HiGHS often found nothing better than ``start`` in two minutes."""
     master.solve()
     reduced = np.asarray(master.highs.getSolution().col_dual)
     highs = quiet_highs()
@@ -95,7 +98,7 @@ def best_cover(master: Master, start: Sequence[tuple[int, ...]], time_limit_s: f
     if not highs.getSolution().value_valid:
         return None
     chosen = np.flatnonzero(np.asarray(highs.getSolution().col_value) > 0.5)
-    return int(sum(master.costs[k] for k in chosen))
+    return int(sum(master.costs[k] for k in chosen)), [master.carts[k] for k in chosen]
 
 
 def lower_bound(
@@ -154,10 +157,13 @@ def lower_bound(
     cover = best_cover(
         master, start, max(1.0, min(COVER_SECONDS, deadline + COVER_SECONDS - time.monotonic()))
     )
+    if cover is None or cover[0] >= upper:
+        cover = upper, start
     return Bound(
         lower_mm=float(lower),
         lp_mm=lp,
-        upper_mm=min(upper, cover) if cover is not None else upper,
+        upper_mm=cover[0],
+        cover=cover[1],
         converged=converged,
         carts=master.carts,
         prices=master.costs,

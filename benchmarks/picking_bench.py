@@ -127,11 +127,15 @@ LONG_FACTOR = 6.0
 #: Seeds of the extra runs at the default limit on those waves: runs differ by up to 3 %, so
 #: comparisons take the median of twelve (seed 1, the plan, and these).
 REPEAT_SEEDS = tuple(range(4, 15))
+#: How a kept plan was found, besides the planner's runs.
+PROVEN = "proven optimum"
+COVER = "best cover"
 #: Feasible carts up to which a 100-order wave's optimum is found by set partitioning over
 #: all of them (the Henn-Waescher waves at 30 and 45 items; the others have 10^8 and more).
 PARTITION_MAX_BATCHES = 2_000_000
 #: Time limit of each MIP of that proof, and the reduced cost (share of the LP bound) up to
-#: which carts enter the first MIP, which finds the cover the proof starts from.
+#: which carts enter the first MIP, which finds the cover the proof starts from (ten times
+#: more, and again, while they hold none).
 PARTITION_MIP_SECONDS = 600.0
 PARTITION_NEAR_SHARE = 0.001
 #: Batches per wave priced by ``RouteCoster`` too, to check the vectorised route DP.
@@ -390,6 +394,7 @@ class Optimum:
     batches: int
     integral_lp: bool
     seconds: float
+    carts: list[tuple[int, ...]] | None = None  # the optimum's carts (orders)
 
 
 def count_batches(units: Sequence[int], capacity: int) -> int:
@@ -459,8 +464,12 @@ def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> O
     reduced = np.asarray(highs.getSolution().col_dual) * 1000
     integral = bool(np.all((x < 1e-6) | (x > 1 - 1e-6)))
 
-    def best_cover(columns: npt.NDArray[np.int64]) -> int | None:
-        """The least cost of an exact cover by ``columns`` (None: not proven in the time)."""
+    def carts(columns: npt.NDArray[np.int64]) -> list[tuple[int, ...]]:
+        return [tuple(flat[first[k] : first[k] + size[k]].tolist()) for k in columns]
+
+    def best_cover(columns: npt.NDArray[np.int64]) -> tuple[int, list[tuple[int, ...]]] | None:
+        """The least cost of an exact cover by ``columns`` and its carts (None: not proven in
+        the time)."""
         sub = highspy.HighsLp()
         sub.num_col_, sub.num_row_ = len(columns), n + 1
         sub.col_cost_ = costs[columns] / 1000
@@ -479,19 +488,31 @@ def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> O
         mip.run()
         if mip.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
-        chosen = np.asarray(mip.getSolution().col_value) > 0.5
-        return int(costs[columns[chosen]].sum())
+        chosen = columns[np.asarray(mip.getSolution().col_value) > 0.5]
+        return int(costs[chosen].sum()), carts(chosen)
 
     if integral:
-        optimum: int | None = int(costs[x > 0.5].sum())
+        chosen = np.flatnonzero(x > 0.5)
+        optimum: tuple[int, list[tuple[int, ...]]] | None = (
+            int(costs[chosen].sum()),
+            carts(chosen),
+        )
     else:
-        # A good cover from the carts the LP nearly uses, then the proof: no cover cheaper than
-        # it uses a cart whose reduced cost exceeds its gap to the LP bound.
-        upper = best_cover(np.flatnonzero(reduced <= PARTITION_NEAR_SHARE * bound))
+        # A good cover from the carts the LP nearly uses (more of them while they hold none),
+        # then the proof: no cover cheaper than it uses a cart whose reduced cost exceeds its
+        # gap to the LP bound.
+        near = PARTITION_NEAR_SHARE * bound
+        upper = best_cover(np.flatnonzero(reduced <= near))
+        while upper is None and (reduced > near).any():
+            near *= 10
+            upper = best_cover(np.flatnonzero(reduced <= near))
         optimum = None
         if upper is not None:
-            optimum = best_cover(np.flatnonzero(reduced <= upper - bound + 1.0))
-    return Optimum(optimum, bound, count, integral, time.perf_counter() - started)
+            optimum = best_cover(np.flatnonzero(reduced <= upper[0] - bound + 1.0))
+    seconds = time.perf_counter() - started
+    if optimum is None:
+        return Optimum(None, bound, count, integral, seconds)
+    return Optimum(optimum[0], bound, count, integral, seconds, optimum[1])
 
 
 def bound_wave(oracle: DistanceOracle, wave: Wave, plan: WavePlan) -> Bound:
@@ -698,6 +719,17 @@ def run_instance(
             KnownPlan(digest, p.distance_mm, tuple(b.order_ids for b in p.batches), how)
             for how, p in runs.items()
         ]
+        ids = [o.id for o in wave.orders]
+        other: list[tuple[str, int | None, list[tuple[int, ...]] | None]] = []
+        if row.partition:
+            other.append((PROVEN, row.partition.optimum, row.partition.carts))
+        if row.bound:
+            other.append((COVER, row.bound.upper_mm, row.bound.cover))
+        found += [
+            KnownPlan(digest, mm, tuple(tuple(ids[i] for i in c) for c in carts), how)
+            for how, mm, carts in other
+            if mm is not None and carts
+        ]
         kept = (known or {}).get(row.key)
         row.known = best_plan(oracle, wave, found if kept is None else [*found, kept])
     return row
@@ -716,11 +748,9 @@ def best_plan(oracle: DistanceOracle, wave: Wave, plans: Sequence[KnownPlan]) ->
 
 def found_by(row: Row) -> str:
     """Where a row's best known plan comes from."""
-    if row.partition and row.partition.optimum == row.best_known:
-        return "proven optimum"
     if row.known and row.known.distance_mm == row.best_known:
         return row.known.found_by
-    return "best cover"
+    return PROVEN if row.partition and row.partition.optimum == row.best_known else COVER
 
 
 def _metres(mm: float | None) -> str:

@@ -18,6 +18,7 @@ import pytest
 
 from benchmarks.batching_bound import lower_bound
 from benchmarks.picking_bench import (
+    check_plan,
     exact_optimum,
     feasible_batches,
     muter_oencan,
@@ -131,6 +132,11 @@ def test_the_bound_is_the_lp_over_every_cart_and_below_the_optimum(
     assert bound.lower_mm >= everything.lp_bound_mm - fewest * EPSILON_MM - 1e-3
     assert bound.lower_mm <= optimum <= bound.upper_mm
     assert bound.upper_mm < sum(sweep_prices(rect, depot, per_order))
+    # Both keep the plan behind their length: a partition within capacity of that length.
+    ids = [o.id for o in wave.orders]
+    assert everything.optimum == optimum and everything.carts is not None
+    for length, carts in ((optimum, everything.carts), (bound.upper_mm, bound.cover)):
+        assert check_plan(oracle, wave, [[ids[i] for i in cart] for cart in carts]) == length
 
 
 @pytest.mark.parametrize(
