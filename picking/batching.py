@@ -71,13 +71,13 @@ import heapq
 import math
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from picking.model import Cart, Load, Timing, fits, limits
+from picking.pricing import KeyedPrices
 
 #: Batches (by centroid) each order considers in local search and reinsertion, for moves and
 #: for swaps with each of their orders, where prices are fast (``cost.fast``: the one-block
@@ -160,23 +160,24 @@ class BatchPlan:
 
 
 class _State:
-    """Batches with their loads, location multisets, centroid sums and route costs."""
+    """Batches with their loads, keys (their bins, see :class:`~picking.pricing.KeyedPrices`),
+    centroid sums and route costs."""
 
-    def __init__(self, items: Sequence[Item], cost: Callable[[frozenset[int]], int]) -> None:
-        self.items, self.cost_of = items, cost
+    def __init__(
+        self, items: Sequence[Item], item_keys: Sequence[int], cost: Callable[[int], int]
+    ) -> None:
+        self.items, self.item_keys, self.cost_of = items, item_keys, cost
         self.where: list[int] = [-1] * len(items)
         self.members: list[set[int]] = []
         self.loads: list[Load] = []
-        self.locs: list[Counter[int]] = []
-        self.keys: list[frozenset[int]] = []
+        self.keys: list[int] = []
         self.costs: list[int] = []
         self.sums: list[list[float]] = []
-        #: Per batch, its locations and price without one of its items (see :meth:`without`).
-        self._without: list[dict[int, tuple[frozenset[int], int]]] = []
+        #: Per batch, its key and price without one of its items (see :meth:`without`).
+        self._without: list[dict[int, tuple[int, int]]] = []
         self._centres: list[tuple[float, float] | None] = []  # centroids, None until asked
         # Batches as they were before the first change since checkpoint() (None: no journal).
-        self._journal: dict[int, tuple[set[int], Load, Counter[int], frozenset[int], int,
-                                       list[float]]] | None = None  # fmt: skip
+        self._journal: dict[int, tuple[set[int], Load, int, int, list[float]]] | None = None
         self._journal_size = 0
 
     def checkpoint(self) -> None:
@@ -188,14 +189,14 @@ class _State:
         journal = self._journal
         assert journal is not None
         del self.members[self._journal_size :], self.loads[self._journal_size :]
-        del self.locs[self._journal_size :], self.keys[self._journal_size :]
-        del self.costs[self._journal_size :], self.sums[self._journal_size :]
-        del self._without[self._journal_size :], self._centres[self._journal_size :]
-        for b, (members, load, locs, key, cost, sums) in journal.items():
+        del self.keys[self._journal_size :], self.costs[self._journal_size :]
+        del self.sums[self._journal_size :], self._without[self._journal_size :]
+        del self._centres[self._journal_size :]
+        for b, (members, load, key, cost, sums) in journal.items():
             if b >= self._journal_size:
                 continue
-            self.members[b], self.loads[b], self.locs[b] = members, load, locs
-            self.keys[b], self.costs[b], self.sums[b] = key, cost, sums
+            self.members[b], self.loads[b], self.keys[b] = members, load, key
+            self.costs[b], self.sums[b] = cost, sums
             self._changed(b)
             for i in members:
                 self.where[i] = b
@@ -210,9 +211,12 @@ class _State:
         journal = self._journal
         if journal is not None and b not in journal:
             journal[b] = (
-                set(self.members[b]), self.loads[b], Counter(self.locs[b]), self.keys[b],
-                self.costs[b], list(self.sums[b]),
-            )  # fmt: skip
+                set(self.members[b]),
+                self.loads[b],
+                self.keys[b],
+                self.costs[b],
+                list(self.sums[b]),
+            )
 
     def copy_assignment(self) -> list[list[int]]:
         return [sorted(m) for m in self.members if m]
@@ -220,24 +224,25 @@ class _State:
     def new_batch(self) -> int:
         self.members.append(set())
         self.loads.append(Load())
-        self.locs.append(Counter())
-        self.keys.append(frozenset())
+        self.keys.append(0)
         self.costs.append(0)
         self.sums.append([0.0, 0.0])
         self._without.append({})
         self._centres.append(None)
         return len(self.members) - 1
 
-    def key_with(self, b: int, i: int) -> frozenset[int]:
-        return self.keys[b] | self.items[i].locs
+    def key_with(self, b: int, i: int) -> int:
+        return self.keys[b] | self.item_keys[i]
 
-    def key_without(self, b: int, i: int) -> frozenset[int]:
-        counts = self.locs[b]
-        gone = {x for x in self.items[i].locs if counts[x] == 1}
-        return self.keys[b] - gone if gone else self.keys[b]
+    def key_without(self, b: int, i: int) -> int:
+        key, keys = 0, self.item_keys
+        for j in self.members[b]:
+            if j != i:
+                key |= keys[j]
+        return key
 
-    def without(self, b: int, i: int) -> tuple[frozenset[int], int]:
-        """Batch ``b``'s locations without item ``i``, and their price (0 for no item left);
+    def without(self, b: int, i: int) -> tuple[int, int]:
+        """Batch ``b``'s key without item ``i``, and its price (0 for no item left);
         remembered until ``b`` changes (local search asks for the same ones for every order it
         weighs against ``b``).
         """
@@ -248,14 +253,13 @@ class _State:
             known = memo[i] = (key, self.cost_of(key) if len(self.members[b]) > 1 else 0)
         return known
 
-    def add(self, b: int, i: int, key: frozenset[int] | None = None) -> None:
+    def add(self, b: int, i: int, key: int | None = None) -> None:
         item = self.items[i]
         self._touch(b)
         self._changed(b)
         self.members[b].add(i)
         self.where[i] = b
         self.loads[b] = self.loads[b] + item.load
-        self.locs[b].update(item.locs)
         self.keys[b] = self.key_with(b, i) if key is None else key
         self.costs[b] = self.cost_of(self.keys[b]) if self.members[b] else 0
         self.sums[b][0] += item.point[0]
@@ -270,18 +274,15 @@ class _State:
         self.members[b].discard(i)
         self.where[i] = -1
         self.loads[b] = self.loads[b] - item.load
-        self.locs[b].subtract(item.locs)
-        self.locs[b] = +self.locs[b]
         self.keys[b] = key
         self.costs[b] = cost if self.members[b] else 0
         self.sums[b][0] -= item.point[0]
         self.sums[b][1] -= item.point[1]
         if not self.members[b]:
-            self.loads[b], self.locs[b], self.keys[b] = Load(), Counter(), frozenset()
-            self.costs[b], self.sums[b] = 0, [0.0, 0.0]
+            self.loads[b], self.keys[b], self.costs[b], self.sums[b] = Load(), 0, 0, [0.0, 0.0]
         return b
 
-    def merge(self, a: int, b: int, key: frozenset[int]) -> None:
+    def merge(self, a: int, b: int, key: int) -> None:
         """Move every item of batch ``b`` into batch ``a``, whose locations become ``key``."""
         self._touch(a)
         self._touch(b)
@@ -291,13 +292,11 @@ class _State:
             self.where[i] = a
         self.members[a] |= self.members[b]
         self.loads[a] = self.loads[a] + self.loads[b]
-        self.locs[a].update(self.locs[b])
         self.keys[a] = key
         self.costs[a] = self.cost_of(key)
         self.sums[a] = [self.sums[a][0] + self.sums[b][0], self.sums[a][1] + self.sums[b][1]]
         self.members[b] = set()
-        self.loads[b], self.locs[b], self.keys[b] = Load(), Counter(), frozenset()
-        self.costs[b], self.sums[b] = 0, [0.0, 0.0]
+        self.loads[b], self.keys[b], self.costs[b], self.sums[b] = Load(), 0, 0, [0.0, 0.0]
 
     def centroid(self, b: int) -> tuple[float, float]:
         centre = self._centres[b]
@@ -324,6 +323,10 @@ class Batcher:
         seed: int = 0,
     ) -> None:
         self.items, self.cart, self.cost = items, cart, cost
+        #: Prices by key (see :class:`~picking.pricing.KeyedPrices`), and each item's key.
+        keyed = getattr(cost, "keyed", None)
+        self.price: KeyedPrices = keyed() if keyed is not None else KeyedPrices(cost)
+        self.keys = [self.price.key(item.locs) for item in items]
         self.timing = Timing() if timing is None else timing
         self.rng = random.Random(seed)
         #: Whether prices are exact, so a batch with more bins never costs less (lets swaps be
@@ -462,7 +465,7 @@ class Batcher:
         )
 
     def _rebuild(self, batches: list[list[int]]) -> _State:
-        state = _State(self.items, self.cost)
+        state = _State(self.items, self.keys, self.price)
         for members in batches:
             b = state.new_batch()
             for i in members:
@@ -475,7 +478,7 @@ class Batcher:
         Pairs are priced nearest neighbours first, so a ``deadline`` that cuts the pricing
         short leaves out the least promising ones.
         """
-        state = _State(self.items, self.cost)
+        state = _State(self.items, self.keys, self.price)
         for i in range(len(self.items)):
             state.add(state.new_batch(), i)
         pairs = []
@@ -491,8 +494,8 @@ class Batcher:
                 if (a, b) in seen:
                     continue
                 seen.add((a, b))
-                union = self.items[a].locs | self.items[b].locs
-                saving = state.costs[a] + state.costs[b] - self.cost(union)
+                union = self.keys[a] | self.keys[b]
+                saving = state.costs[a] + state.costs[b] - self.price(union)
                 if saving > 0:
                     pairs.append((-saving, a, b))
         pairs.sort()
@@ -503,7 +506,7 @@ class Batcher:
             if a == b or not fits(self.cart, state.loads[a] + state.loads[b]):
                 continue
             union = state.keys[a] | state.keys[b]
-            if state.costs[a] + state.costs[b] - self.cost(union) <= 0:
+            if state.costs[a] + state.costs[b] - self.price(union) <= 0:
                 continue
             state.merge(a, b, union)
         return state
@@ -515,7 +518,7 @@ class Batcher:
         are taken band by band, up one band and down the next, each going on the current cart
         until it is full. One pricing per cart, so it suits waves too large for savings.
         """
-        state = _State(self.items, self.cost)
+        state = _State(self.items, self.keys, self.price)
         total = sum((item.load for item in self.items), start=Load())
         carts = max(1, math.ceil(max(
             total.units / self.cart.capacity_units if self.cart.capacity_units else 1,
@@ -538,12 +541,11 @@ class Batcher:
             state.members[current].add(i)
             state.where[i] = current
             state.loads[current] = state.loads[current] + self.items[i].load
-            state.locs[current].update(self.items[i].locs)
+            state.keys[current] |= self.keys[i]
             state.sums[current][0] += self.items[i].point[0]
             state.sums[current][1] += self.items[i].point[1]
         for b in range(len(state.members)):
-            state.keys[b] = frozenset(state.locs[b])
-            state.costs[b] = self.cost(state.keys[b])
+            state.costs[b] = self.price(state.keys[b])
         return state
 
     def _candidates(self, state: _State, i: int) -> list[int]:
@@ -587,7 +589,7 @@ class Batcher:
     def _best_move(self, state: _State, i: int) -> tuple[int, ...]:
         """Apply the best improving relocation or swap of item ``i``; the batches it touched."""
         a = state.where[i]
-        item = self.items[i]
+        item, keys = self.items[i], self.keys
         without_i, cost_without_i = state.without(a, i)
         gain_out = state.costs[a] - cost_without_i
         base_penalty = self.penalty(state) if self.has_due else 0
@@ -599,7 +601,7 @@ class Batcher:
             # Prices never fall as bins are added, so moving i saves at most gain_out.
             if self._fits(state.loads[b], item.load) and not (prune and -gain_out >= best_delta):
                 key = state.key_with(b, i)
-                delta = self.cost(key) - state.costs[b] - gain_out
+                delta = self.price(key) - state.costs[b] - gain_out
                 if self.has_due:
                     delta += self._penalty_after(state, [(i, b)]) - base_penalty
                 if delta < best_delta:
@@ -614,9 +616,9 @@ class Batcher:
                     continue  # a - i + j costs at least a - i, and b - j + i at least b - j
                 rise_b: int | None = None  # b - j + i against b, once priced
                 if self._fits(state.loads[a], other.load, item.load):
-                    rise_a = self.cost(without_i | other.locs) - state.costs[a]
+                    rise_a = self.price(without_i | keys[j]) - state.costs[a]
                     if not (prune and rise_a + fall_b >= best_delta):
-                        rise_b = self.cost(without_j | item.locs) - state.costs[b]
+                        rise_b = self.price(without_j | keys[i]) - state.costs[b]
                         delta = rise_a + rise_b
                         if self.has_due:
                             delta += self._penalty_after(state, [(i, b), (j, a)]) - base_penalty
@@ -626,13 +628,13 @@ class Batcher:
                 sink, rise_sink = -1, 0
                 for s in sinks:
                     if s != b and self._fits(state.loads[s], other.load):
-                        rise = self.cost(state.key_with(s, j)) - state.costs[s]
+                        rise = self.price(state.key_with(s, j)) - state.costs[s]
                         if sink < 0 or rise < rise_sink:
                             sink, rise_sink = s, rise
                 if sink < 0 or (prune and fall_b - gain_out + rise_sink >= best_delta):
                     continue
                 if rise_b is None:
-                    rise_b = self.cost(without_j | item.locs) - state.costs[b]
+                    rise_b = self.price(without_j | keys[i]) - state.costs[b]
                 delta = rise_b - gain_out + rise_sink
                 if self.has_due:
                     delta += self._penalty_after(state, [(i, b), (j, sink)]) - base_penalty
@@ -725,7 +727,7 @@ class Batcher:
             best: tuple[int, int, int | None] | None = None
             for b in near:
                 if self._fits(state.loads[b], item.load):
-                    delta = self.cost(state.key_with(b, i)) - state.costs[b]
+                    delta = self.price(state.key_with(b, i)) - state.costs[b]
                     if best is None or delta < best[0]:
                         best = (delta, b, None)
             if best is None:
@@ -737,7 +739,7 @@ class Batcher:
                             state.loads[b], item.load, other
                         ):
                             continue
-                        delta = self.cost(state.key_without(b, j) | item.locs) - state.costs[b]
+                        delta = self.price(state.key_without(b, j) | self.keys[i]) - state.costs[b]
                         if best is None or delta < best[0]:
                             best = (delta, b, j)
             if best is None:
@@ -797,11 +799,11 @@ class Batcher:
             for i in pending:
                 item = self.items[i]
                 options = sorted(
-                    (self.cost(state.key_with(b, i)) - state.costs[b], b)
+                    (self.price(state.key_with(b, i)) - state.costs[b], b)
                     for b in self._candidates(state, i)
                     if self._fits(state.loads[b], item.load)
                 )
-                alone = self.cost(item.locs)
+                alone = self.price(self.keys[i])
                 if not options or alone < options[0][0]:
                     options.insert(0, (alone, -1))
                 regret = options[1][0] - options[0][0] if len(options) > 1 else math.inf

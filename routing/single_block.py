@@ -16,6 +16,12 @@ ends keep odd degree). Aisles without picks are dropped except the nearest on ei
 depot point: any use of another idle aisle slides, no longer, onto a neighbouring kept aisle
 (see :func:`routing.ladder._without_idle_aisles`). A depot between two aisles is a column of its
 own whose junctions are required and which has no aisle to walk.
+
+Batching prices a set of points given as a bit mask over (aisle, depth)
+(:meth:`SingleBlockPricer.mask_length`): an aisle's lowest and highest pick and widest gap are
+remembered per aisle mask, and the states after the first column (the depot's, which goes
+through the tables) per column, so the points need no sorting and most columns are read from
+memory.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from functools import cache
+from itertools import pairwise
 
 from routing.errors import InvalidInput
 from routing.ladder import Ladder
@@ -39,6 +46,10 @@ _BACK_REQUIRED = 8
 _FRONT_ODD = 16  # the front junction ends with odd degree (one end of an open walk)
 _BACK_ODD = 32
 _INF = 1 << 62
+# Aisle masks whose extents :meth:`SingleBlockPricer.mask_length` remembers, and first columns
+# whose states :meth:`SingleBlockPricer._closed_length` remembers (all of them up to 18
+# depths; with more, the memory stays bounded).
+_MAX_EXTENTS = 1 << 18
 
 # A state is (front status, back status, two components): both junctions on the walk but not
 # yet joined. (0, 0, False) is "nothing yet"; _CLOSED is "walk finished further left".
@@ -181,6 +192,18 @@ def _relax(live: dict[int, int], table: _Table, costs: tuple[int, ...]) -> dict[
     return after
 
 
+def _closed_step(
+    states: tuple[int, ...], step: int, flags: int, costs: tuple[int, ...]
+) -> tuple[int, ...]:
+    """A closed walk's seven states (:data:`_CLOSED_WALK`) after the cross-aisle edges of
+    length ``step`` and a column with ``flags`` and vertical ``costs``, by the tables."""
+    live = {s: v for s, v in zip(_CLOSED_WALK, states, strict=True) if v < _INF}
+    if step and live.keys() != {_EMPTY}:
+        live = _relax(live, _horizontal(0), (0, step, 2 * step, 3 * step, 4 * step))
+    live = _relax(live, _vertical(flags), costs)
+    return tuple(live.get(s, _INF) for s in _CLOSED_WALK)
+
+
 class SingleBlockPricer:
     """Length of the shortest walk from ``start`` through a set of points to ``end``.
 
@@ -232,6 +255,22 @@ class SingleBlockPricer:
                 raise InvalidInput.single(name, f"cross-aisle index must be 0 or 1, got {point!r}")
         # Sort key per point: aisle first, then y (y < 2**32 mm).
         self._key = [int(a) << 32 | int(y) for a, y in zip(point_aisle, point_y_mm, strict=True)]
+        # Bit per point for :meth:`mask`: aisle a's depths are bits a * width ... a * width +
+        # width - 1 (both faces at one depth share a bit). None where a point lies on a cross
+        # aisle (such picks are junctions the walk must reach, not depths in an aisle).
+        self._depths = sorted(set(point_y_mm))
+        self._width = max(len(self._depths), 1)
+        self._bit: list[int] | None = None
+        if all(self.front_y < y < self.back_y for y in point_y_mm):
+            slot = {y: k for k, y in enumerate(self._depths)}
+            self._bit = [
+                1 << (int(a) * self._width + slot[y])
+                for a, y in zip(point_aisle, point_y_mm, strict=True)
+            ]
+        self._extents: dict[int, tuple[int, int, int]] = {}
+        # The closed walk's states after a first column that is not a plain aisle with picks
+        # (the depot's), by its flags, lowest and highest inner y and widest gap.
+        self._opening: dict[tuple[int, int, int, int], tuple[int, ...]] = {}
         self._xs = xs
         self._length = self.back_y - self.front_y
         # Columns every walk has: depots (required junctions, odd ends of an open walk) and the
@@ -256,12 +295,65 @@ class SingleBlockPricer:
             else self._length + min(abs(start[1] - ax) + abs(end[1] - ax) for ax in xs)
         )
 
+    @property
+    def masks(self) -> bool:
+        """Whether :meth:`mask` applies (no point lies on a cross aisle)."""
+        return self._bit is not None
+
+    def mask(self, points: Iterable[int]) -> int:
+        """The points as a bit mask over (aisle, depth), which :meth:`mask_length` prices.
+
+        Points at the same depth of the same aisle (the two faces) share a bit: the walk is the
+        same. Masks of a union are the OR of the masks, so batches are keyed and combined as
+        integers rather than sets of points.
+        """
+        bit = self._bit
+        if bit is None:
+            raise ValueError("mask needs every point strictly inside the block")
+        mask = 0
+        for p in points:
+            mask |= bit[p]
+        return mask
+
+    def mask_length(self, mask: int) -> int:
+        """:meth:`length` of the points of a :meth:`mask`, without sorting them: each aisle's
+        lowest and highest depth and widest gap come from its bits (remembered per aisle mask)."""
+        if not mask:
+            return self.empty_length
+        columns: dict[int, list[int]] = {x: [f, 0, 0, 0] for x, f in self._base.items()}
+        width, full, xs, extents = self._width, (1 << self._width) - 1, self._xs, self._extents
+        aisle = 0
+        while mask:
+            picks = mask & full
+            if picks:
+                found = extents.get(picks)
+                if found is None:
+                    ys, rest = [], picks
+                    while rest:
+                        low = rest & -rest
+                        ys.append(self._depths[low.bit_length() - 1])
+                        rest ^= low
+                    gap = max((b - a for a, b in pairwise(ys)), default=0)
+                    if len(extents) >= _MAX_EXTENTS:
+                        extents.clear()
+                    found = extents[picks] = (ys[0], ys[-1], gap)
+                x = xs[aisle]
+                col = columns.get(x)
+                if col is None:
+                    columns[x] = [_AISLE | _PICKS, *found]
+                else:
+                    col[0] |= _PICKS
+                    col[1], col[2], col[3] = found
+            mask >>= width
+            aisle += 1
+        return self._length_of(columns)
+
     def length(self, points: Iterable[int]) -> int:
         """Walk length in mm through every point in ``points`` (ids into the constructor lists)."""
         keys = sorted(self._key[p] for p in points)
         if not keys:
             return self.empty_length
-        xs, front_y, back_y, length = self._xs, self.front_y, self.back_y, self._length
+        xs, front_y, back_y = self._xs, self.front_y, self.back_y
         # Per column x: [flags, lowest inner y, highest inner y, widest gap between inner ys].
         columns: dict[int, list[int]] = {x: [f, 0, 0, 0] for x, f in self._base.items()}
         prev_aisle, prev_y, col = -1, 0, [0, 0, 0, 0]
@@ -282,8 +374,13 @@ class SingleBlockPricer:
                 if y - prev_y > col[3]:
                     col[3] = y - prev_y
                 col[2] = prev_y = y
+        return self._length_of(columns)
+
+    def _length_of(self, columns: dict[int, list[int]]) -> int:
+        """The walk through ``columns`` (x -> [flags, lowest, highest inner y, widest gap])."""
         if self._closed:
             return self._closed_length(columns)
+        front_y, back_y, length = self.front_y, self.back_y, self._length
         live = {_EMPTY: 0}  # state -> least length so far, for the states reached
         last_x = last_flags = 0
         for x in sorted(columns):
@@ -344,18 +441,19 @@ class SingleBlockPricer:
                 apart = min(efb + leave_gap, f + from_back, b + from_front, a + side)
                 odd = min(before + length, o + side)
                 continue
-            live = {
-                s: v
-                for s, v in zip(
-                    _CLOSED_WALK, (empty, closed, front, back, joined, apart, odd), strict=True
-                )
-                if v < _INF
-            }
-            if step and live.keys() != {_EMPTY}:
-                live = _relax(live, _horizontal(0), (0, step, 2 * step, 3 * step, 4 * step))
             costs = (0, length, 2 * length, from_front, from_back, leave_gap)
-            live = _relax(live, _vertical(flags), costs)
-            empty, closed, front, back, joined, apart, odd = (
-                live.get(s, _INF) for s in _CLOSED_WALK
+            if step == 0:  # the first column: its states depend on it alone
+                opening = self._opening
+                known = opening.get((flags, lo, hi, gap))
+                if known is None:
+                    if len(opening) >= _MAX_EXTENTS:
+                        opening.clear()
+                    known = opening[flags, lo, hi, gap] = _closed_step(
+                        (0, _INF, _INF, _INF, _INF, _INF, _INF), 0, flags, costs
+                    )
+                empty, closed, front, back, joined, apart, odd = known
+                continue
+            empty, closed, front, back, joined, apart, odd = _closed_step(
+                (empty, closed, front, back, joined, apart, odd), step, flags, costs
             )
         return min(closed, front, back, joined)

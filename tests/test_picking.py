@@ -330,7 +330,7 @@ def test_a_rejected_kick_is_rolled_back_exactly(hw: DistanceOracle) -> None:
 
     def snapshot(s: _State) -> list[tuple[object, ...]]:
         return sorted(
-            (sorted(m), s.loads[b], dict(s.locs[b]), s.keys[b], s.costs[b], tuple(s.sums[b]))
+            (sorted(m), s.loads[b], s.keys[b], s.costs[b], tuple(s.sums[b]))
             for b, m in enumerate(s.members)
             if m
         )
@@ -365,8 +365,9 @@ def test_what_a_batch_remembers_follows_every_change(hw: DistanceOracle) -> None
             n = len(members)
             assert state.centroid(b) == (state.sums[b][0] / n, state.sums[b][1] / n)
             for i in members:
-                key = frozenset(x for j in members - {i} for x in items[j].locs)
-                assert state.without(b, i) == (key, coster(key) if n > 1 else 0)
+                locs = frozenset(x for j in members - {i} for x in items[j].locs)
+                price = coster(locs) if n > 1 else 0
+                assert state.without(b, i) == (batcher.price.key(locs), price)
 
 
 def test_a_cart_too_many_is_packed_away_by_displacing_a_smaller_order() -> None:
@@ -466,6 +467,34 @@ def test_prices_beyond_the_exact_dp_are_routes_close_to_the_shortest() -> None:
         assert price >= solved[0]
         gaps.append(price / solved[0] - 1)
     assert sum(gaps) / len(gaps) < 0.03
+
+
+@pytest.mark.parametrize("layout", ["one block", "two blocks", "graph"])
+def test_prices_by_key_are_the_prices_of_the_bins(layout: str) -> None:
+    """Batching keys batches by integers (bit masks on one block, a bit per bin elsewhere):
+    the key of a union is the OR of the keys, and a key's price is its bins' route."""
+    from picking.pricing import KeyedPrices, RouteCoster
+
+    oracle = DistanceOracle(
+        henn_waescher(aisles=6)
+        if layout == "one block"
+        else henn_waescher(aisles=6, cross_aisles=3)
+        if layout == "two blocks"
+        else random_graph_layout(random.Random(4))
+    )
+    depot = oracle.depot_location(oracle.depot_ids[0])
+    coster = RouteCoster(oracle, depot, depot)
+    keyed = coster.keyed()
+    assert keyed is coster.keyed()  # one cache for every batcher of the wave
+    assert (type(keyed) is not KeyedPrices) == (layout == "one block")
+    rng = random.Random(3)
+    for _ in range(40):
+        a = frozenset(rng.sample(range(oracle.n_bins), rng.randint(0, 8)))
+        b = frozenset(rng.sample(range(oracle.n_bins), rng.randint(1, 8)))
+        assert keyed.key(a) | keyed.key(b) == keyed.key(a | b)
+        assert keyed(keyed.key(a | b)) == coster(a | b)
+    plain = KeyedPrices(lambda locs: sum(locs))
+    assert plain(plain.key([5, 7]) | plain.key([7, 9])) == 21
 
 
 def test_the_units_only_fit_check_agrees_with_the_full_one() -> None:

@@ -14,13 +14,16 @@ from tests.test_ladder import Reference
 Instance = tuple[Ladder, list[int], list[int], tuple[int, int], tuple[int, int]]
 
 
-def one_block(rng: random.Random, max_aisles: int, points: int) -> Instance:
-    """A random one-block ladder with points inside aisles and on junctions, and odd depots."""
+def one_block(
+    rng: random.Random, max_aisles: int, points: int, on_junctions: float = 0.1
+) -> Instance:
+    """A random one-block ladder with points inside aisles and (a share ``on_junctions``) on
+    junctions, and odd depots."""
     aisle_x = tuple(sorted(rng.sample(range(0, 60_000, 1_000), rng.randint(1, max_aisles))))
     length = rng.choice((4_000, 10_000, 45_000))
     point_aisle = [rng.randrange(len(aisle_x)) for _ in range(points)]
     point_y = [
-        rng.choice((0, length)) if rng.random() < 0.1 else rng.randint(1, length - 1)
+        rng.choice((0, length)) if rng.random() < on_junctions else rng.randint(1, length - 1)
         for _ in range(points)
     ]
 
@@ -58,6 +61,37 @@ def test_large_walks_match_the_ladder_dp() -> None:
         )
         assert solved is not None and solved[1]
         assert pricer.length(chosen) == solved[0]
+
+
+def test_masks_price_as_the_points_do() -> None:
+    """Batches priced from their bit masks (as batching keys them) have the lengths of the
+    general exact DP; a mask of a union is the OR of the masks. Each pricer prices many
+    batches, so what it remembers per aisle mask and first column is reused."""
+    rng = random.Random(13)
+    for _ in range(60):
+        ladder, point_aisle, point_y, start, end = one_block(rng, 12, 50, on_junctions=0.0)
+        if rng.random() < 0.5:  # few depths, many points sharing them (and both faces)
+            point_y = [1 + y % 3 for y in point_y]
+        pricer = SingleBlockPricer(ladder, point_aisle, point_y, start, end)
+        assert pricer.masks
+        for _ in range(10):
+            chosen = rng.sample(range(50), rng.randint(0, 30))
+            half = len(chosen) // 2
+            mask = pricer.mask(chosen)
+            assert mask == pricer.mask(chosen[:half]) | pricer.mask(chosen[half:])
+            solved = route_length(
+                ladder, [point_aisle[p] for p in chosen], [point_y[p] for p in chosen], start, end
+            )
+            expected = pricer.empty_length if not chosen else solved[0] if solved else None
+            assert pricer.mask_length(mask) == expected == pricer.length(chosen)
+
+
+def test_no_masks_where_a_point_is_on_a_cross_aisle() -> None:
+    ladder = Ladder((0, 5_000), (0, 10_000))
+    pricer = SingleBlockPricer(ladder, [0, 1], [4_000, 10_000], (0, 0), (0, 0))
+    assert not pricer.masks
+    with pytest.raises(ValueError, match="inside the block"):
+        pricer.mask([0])
 
 
 def test_repeated_points_and_order_do_not_matter() -> None:
