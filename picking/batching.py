@@ -2,7 +2,10 @@
 
 Every batch is priced by the length of its shortest route (:class:`~picking.pricing.RouteCoster`),
 plus, when orders have pick-by times, a lateness penalty from an earliest-due-date schedule of
-the batches over the pickers (:mod:`picking.model`).
+the batches over the pickers (:mod:`picking.model`). Batches are keyed by integers, the OR of
+their orders' keys (:class:`~picking.pricing.KeyedPrices`; on one block, bits per aisle and
+depth priced straight from the bits): the local search runs 1.4-1.8x as fast as with batches
+keyed and priced by their bins, to the same plans (``benchmarks/results/pricing.md``).
 
 * **Construction**: Clarke-Wright savings. Every order starts alone; pairs of nearby orders are
   merged in order of their savings c(A) + c(B) - c(A u B), recomputed for the batches they are
