@@ -731,7 +731,7 @@ def run_instance(
             if mm is not None and carts
         ]
         kept = (known or {}).get(row.key)
-        row.known = best_plan(oracle, wave, found if kept is None else [*found, kept])
+        row.known = best_plan(oracle, wave, found if kept is None else [kept, *found])
     return row
 
 
@@ -747,10 +747,12 @@ def best_plan(oracle: DistanceOracle, wave: Wave, plans: Sequence[KnownPlan]) ->
 
 
 def found_by(row: Row) -> str:
-    """Where a row's best known plan comes from."""
+    """Where a row's best known plan comes from (the proven optimum first, of equal ones)."""
+    if row.partition and row.partition.optimum == row.best_known:
+        return PROVEN
     if row.known and row.known.distance_mm == row.best_known:
         return row.known.found_by
-    return PROVEN if row.partition and row.partition.optimum == row.best_known else COVER
+    return COVER
 
 
 def _metres(mm: float | None) -> str:

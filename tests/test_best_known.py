@@ -78,6 +78,10 @@ def test_the_shortest_plan_of_the_wave_wins(
     longer = KnownPlan(planned.wave, length, alone, "one order a cart")
     assert best_plan(oracle, wave, [longer, planned]) == planned
     assert best_plan(oracle, wave, [planned, longer]) == planned
+    # Of equal ones the first stays (the benchmark lists the kept plan first).
+    same = dataclasses.replace(planned, found_by="an equal plan")
+    assert best_plan(oracle, wave, [planned, same]).found_by == planned.found_by
+    assert best_plan(oracle, wave, [same, planned]).found_by == "an equal plan"
     # A plan of another wave does not count, however short it claims to be.
     other = dataclasses.replace(planned, wave="0" * 16, distance_mm=1, found_by="other wave")
     assert best_plan(oracle, wave, [longer, other]) == longer
