@@ -4,11 +4,15 @@ Plain frozen data, validated by :func:`validate`; :mod:`picking.wave` plans it.
 
 Capacity model
 --------------
-A cart carries orders whole (an order never spans carts). Its limits, each 0 when absent: units,
-volume and weight in all, orders, and order lines. With ``totes > 0`` every order gets totes of
-its own (two orders never share a tote, so they cannot be mixed up at packing): one tote, or as
-many as its units, volume and weight need when ``orders_may_span_totes``. An order that fits no
-cart is reported, not planned.
+A cart carries orders whole. Its limits, each 0 when absent: units, volume and weight in all,
+orders, and order lines. With ``totes > 0`` every order gets totes of its own (two orders never
+share a tote, so they cannot be mixed up at packing): one tote, or as many as its units, volume
+and weight need when ``orders_may_span_totes``. An order that fits no cart is reported, not
+planned, unless ``orders_may_span_carts``: then it is split into parts that each fit a cart
+(lines, and a line's units where one line alone is too much), and each part is batched like an
+order of its own. Orders that fit a cart stay whole even then: a split order has to be brought
+together again at packing, which the walk does not show. An order over several carts fills
+several totes, so with totes it needs ``orders_may_span_totes`` too.
 
 Pick-by times
 -------------
@@ -70,6 +74,7 @@ class Cart:
     tote_volume_l: float = 0.0
     tote_weight_kg: float = 0.0
     orders_may_span_totes: bool = False
+    orders_may_span_carts: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,8 @@ def validate(wave: Wave) -> None:
     ------
     InvalidInput
         Empty or duplicate ids, quantities below 1, negative limits, a missing SKU size where
-        the cart limits volume or weight, tote sizes without totes, bad timing.
+        the cart limits volume or weight, tote sizes without totes, orders that may span carts
+        but not totes, bad timing.
     """
     problems: list[FieldViolation] = []
     cart = wave.cart
@@ -210,6 +216,13 @@ def validate(wave: Wave) -> None:
             problems.append(FieldViolation(f"cart.{name}", f"must be >= 0, got {value}"))
     if not cart.totes and (cart.tote_units or cart.tote_volume_l or cart.tote_weight_kg):
         problems.append(FieldViolation("cart.totes", "tote sizes given but no totes"))
+    if cart.orders_may_span_carts and cart.totes and not cart.orders_may_span_totes:
+        problems.append(
+            FieldViolation(
+                "cart.orders_may_span_carts",
+                "true needs orders_may_span_totes: an order over several carts fills several totes",
+            )
+        )
     if not wave.orders:
         problems.append(FieldViolation("orders", "must not be empty"))
     seen: dict[str, int] = {}

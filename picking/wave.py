@@ -5,8 +5,9 @@
 1. **Stock**: lines are served in order of priority, pick-by time and position; a line whose
    SKU has too few units in all is reported (``OUT_OF_STOCK``, or ``UNKNOWN_SKU`` when no bin
    holds it at all), and an order whose remaining lines fit no cart is reported whole
-   (``LARGER_THAN_CART``). Each served line first takes units from the bins nearest the depot,
-   splitting over bins when one holds too few.
+   (``LARGER_THAN_CART``), unless orders may span carts: then it is dealt into parts that
+   each fit a cart (:func:`_split`), which are batched like orders. Each served line first
+   takes units from the bins nearest the depot, splitting over bins when one holds too few.
 2. **Batching**: :class:`picking.batching.Batcher` (savings, then iterated local search, every
    batch priced by its shortest route). Where prices are exact, no order has a pick-by time
    and carts hold at most about four orders, the search's plan then goes to set partitioning
@@ -29,10 +30,10 @@
 4. **Routes**: every batch's route is solved in full by :func:`routing.route.solve` (exact on
    rectangular layouts), and reported with its picks in walking order.
 
-Beside the plan, the same served lines are planned the way many WMSs do it today: orders
-first-come-first-served onto carts in request order, each line from the first bin (by id)
-that holds enough, every cart walked with the S-shape policy (rectangular layouts) or in pick
-list order (graph layouts).
+Beside the plan, the same served lines are planned the way many WMSs do it today: orders (a
+split order's parts in turn) first-come-first-served onto carts in request order, each line
+from the first bin (by id) that holds enough, every cart walked with the S-shape policy
+(rectangular layouts) or in pick list order (graph layouts).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import multiprocessing
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.sharedctypes import SynchronizedArray
 
 import numpy as np
@@ -170,13 +171,19 @@ class WavePlan:
 
 @dataclass
 class _Line:
-    """A served order line and where its units come from (bin location -> units)."""
+    """A served order line, or the share of it in one part of a split order (``part``), and
+    where its units come from (bin location -> units)."""
 
     order: int
     index: int
     sku: str
     quantity: int
     bins: dict[int, int]
+    part: int = 0
+
+
+#: What the batcher batches: an order (index in the wave) and its part (0 unless split).
+_Part = tuple[int, int]
 
 
 class _Stock:
@@ -247,7 +254,7 @@ def plan(
     end = oracle.depot_location(wave.end_depot, "end_depot") if wave.end_depot else start
     stock = _Stock(oracle, wave.stock)
     lines, unserved, planned = _serve(oracle, wave, stock, start)
-    baseline_mm, baseline_batches = _baseline(oracle, wave, planned, start, end)
+    baseline_mm, baseline_batches = _baseline(oracle, wave, planned, lines, start, end)
     coster = RouteCoster(oracle, start, end)
     finish = EXACT_FINISH_SHARE if coster.exact else FINISH_SHARE
     deadline = final_deadline - finish * time_limit_s
@@ -375,7 +382,8 @@ def _column_search(
         or not coster.exact
         or coster.start != coster.end
         or not handles(rect, depot)
-        or wave.cart != Cart(capacity_units=wave.cart.capacity_units)
+        or replace(wave.cart, orders_may_span_carts=False)
+        != Cart(capacity_units=wave.cart.capacity_units)
         or any(item.due_s is not None for item in items)
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
@@ -437,12 +445,14 @@ def _priority_order(orders: tuple[Order, ...]) -> list[int]:
 
 def _serve(
     oracle: DistanceOracle, wave: Wave, stock: _Stock, start: int
-) -> tuple[list[_Line], list[UnservedLine], list[int]]:
-    """Decide which lines are served and take their units from the bins nearest the depot."""
+) -> tuple[list[_Line], list[UnservedLine], list[_Part]]:
+    """Decide which lines are served and take their units from the bins nearest the depot;
+    split the orders that fit no cart where they may span carts (:func:`_split`)."""
     lines: list[_Line] = []
     unserved: list[UnservedLine] = []
-    planned: list[int] = []
+    planned: list[_Part] = []
     near: dict[str, list[int]] = {}
+    cart = wave.cart
     for o in _priority_order(wave.orders):
         order = wave.orders[o]
         servable: list[tuple[int, OrderLine]] = []
@@ -464,13 +474,21 @@ def _serve(
                         f"{where}: {line.quantity} of SKU {line.sku!r} asked, {max(have, 0)} left",
                     )
                 )  # fmt: skip
+            elif cart.orders_may_span_carts and not _unit_fits(wave, line.sku):
+                unserved.append(
+                    UnservedLine(
+                        order.id, j, line.sku, line.quantity, Unserved.LARGER_THAN_CART,
+                        f"{where}: one unit of SKU {line.sku!r} fits no cart",
+                    )
+                )  # fmt: skip
             else:
                 wanted[line.sku] += line.quantity
                 servable.append((j, line))
         if not servable:
             continue
-        load = order_load(wave.cart, tuple(x for _, x in servable), wave.sizes)
-        if not order_fits(wave.cart, load):
+        load = order_load(cart, tuple(x for _, x in servable), wave.sizes)
+        whole = order_fits(cart, load)
+        if not whole and not cart.orders_may_span_carts:
             unserved += [
                 UnservedLine(
                     order.id, j, x.sku, x.quantity, Unserved.LARGER_THAN_CART,
@@ -479,28 +497,82 @@ def _serve(
                 for j, x in servable
             ]  # fmt: skip
             continue
-        planned.append(o)
+        taken = []
         for j, x in servable:
             if x.sku not in near:
                 locs = list(stock.left[x.sku])
                 dist = oracle.matrix([start, *locs])[0, 1:]
                 near[x.sku] = [locs[k] for k in np.argsort(dist, kind="stable")]
-            lines.append(_Line(o, j, x.sku, x.quantity, stock.take(x.sku, x.quantity, near[x.sku])))
+            taken.append(_Line(o, j, x.sku, x.quantity, stock.take(x.sku, x.quantity, near[x.sku])))
+        if not whole:
+            taken = _split(oracle, wave, taken)
+        lines += taken
+        planned += sorted({(o, x.part) for x in taken})
     planned.sort()
     return lines, unserved, planned
 
 
+def _unit_fits(wave: Wave, sku: str) -> bool:
+    """Whether one unit of ``sku`` fits on an empty cart."""
+    return order_fits(wave.cart, order_load(wave.cart, (OrderLine(sku, 1),), wave.sizes))
+
+
+def _split(oracle: DistanceOracle, wave: Wave, lines: list[_Line]) -> list[_Line]:
+    """The lines of an order that fits no cart, dealt into parts that each fit one.
+
+    The lines go in walking order of their first bin (aisle by aisle, front to back), each
+    part filled before the next is opened, and a line is split by units where the part has
+    room for only some of them: the parts are compact on the floor, and as few as the cart's
+    limits allow where only units, volume or weight bind. Every unit fits an empty cart
+    (:func:`_serve` reported the lines where one does not).
+    """
+    cart, sizes = wave.cart, wave.sizes
+    ordered = sorted(lines, key=lambda x: (oracle.point(next(iter(x.bins))), x.index))
+    out: list[_Line] = []
+    part = 0  # the current part's number
+    held: tuple[OrderLine, ...] = ()  # its lines so far
+    for line in ordered:
+        bins, left = list(line.bins.items()), line.quantity
+        while left:
+            # The most of the line's units the part still takes (fitting is monotone in units).
+            low, high = 0, left
+            while low < high:
+                mid = (low + high + 1) // 2
+                if order_fits(cart, order_load(cart, (*held, OrderLine(line.sku, mid)), sizes)):
+                    low = mid
+                else:
+                    high = mid - 1
+            if low == 0:  # full: open the next part
+                part += 1
+                held = ()
+                continue
+            share: dict[int, int] = {}
+            need = low
+            while need:
+                loc, units = bins[0]
+                take = min(units, need)
+                share[loc] = take
+                need -= take
+                if take == units:
+                    bins.pop(0)
+                else:
+                    bins[0] = (loc, units - take)
+            out.append(_Line(line.order, line.index, line.sku, low, share, part))
+            held = (*held, OrderLine(line.sku, low))
+            left -= low
+    return out
+
+
 def _items(
-    oracle: DistanceOracle, wave: Wave, planned: list[int], lines: list[_Line]
+    oracle: DistanceOracle, wave: Wave, planned: list[_Part], lines: list[_Line]
 ) -> list[Item]:
-    """The batcher's view of every planned order: load, bins, centroid, due time, picks."""
-    by_order: dict[int, list[_Line]] = defaultdict(list)
-    for line in lines:
-        by_order[line.order].append(line)
+    """The batcher's view of every planned order (or part): load, bins, centroid, due time,
+    picks."""
+    by_part = _by_part(lines)
     items = []
-    for o in planned:
-        mine = by_order[o]
-        order = wave.orders[o]
+    for key in planned:
+        mine = by_part[key]
+        order = wave.orders[key[0]]
         load = order_load(wave.cart, tuple(OrderLine(x.sku, x.quantity) for x in mine), wave.sizes)
         locs = frozenset(loc for x in mine for loc in x.bins)
         points = np.array([oracle.point(loc) for loc in sorted(locs)], dtype=float)
@@ -517,11 +589,19 @@ def _items(
     return items
 
 
+def _by_part(lines: list[_Line]) -> dict[_Part, list[_Line]]:
+    """The served lines of every order (or part)."""
+    out: dict[_Part, list[_Line]] = defaultdict(list)
+    for line in lines:
+        out[line.order, line.part].append(line)
+    return out
+
+
 def _reselect_bins(
     oracle: DistanceOracle,
     batches: list[list[int]],
     lines: list[_Line],
-    planned: list[int],
+    planned: list[_Part],
     stock: _Stock,
     coster: RouteCoster,
     deadline: float,
@@ -536,7 +616,7 @@ def _reselect_bins(
     batch_of = {planned[i]: b for b, members in enumerate(batches) for i in members}
     in_batch: dict[int, list[_Line]] = defaultdict(list)
     for line in lines:
-        in_batch[batch_of[line.order]].append(line)
+        in_batch[batch_of[line.order, line.part]].append(line)
     moved = False
     for members in in_batch.values():
         for line in members:
@@ -572,7 +652,7 @@ def _finish(
     oracle: DistanceOracle,
     wave: Wave,
     batches: list[list[int]],
-    planned: list[int],
+    planned: list[_Part],
     lines: list[_Line],
     start: int,
     end: int,
@@ -583,13 +663,11 @@ def _finish(
 
     Each route gets an equal share of the time left before ``deadline`` (at least 5 ms).
     """
-    by_order: dict[int, list[_Line]] = defaultdict(list)
-    for line in lines:
-        by_order[line.order].append(line)
+    by_part = _by_part(lines)
     out = []
     for k, members in enumerate(batches):
-        orders = [planned[i] for i in members]
-        locs = sorted({loc for o in orders for x in by_order[o] for loc in x.bins})
+        mine = [line for i in members for line in by_part[planned[i]]]
+        locs = sorted({loc for x in mine for loc in x.bins})
         result = route.solve(
             oracle,
             PickList(
@@ -603,45 +681,50 @@ def _finish(
         rank = {stop.bin_id: k for k, stop in enumerate(result.stops)}
         picks = sorted(
             (
-                PickLine(wave.orders[o].id, x.index, x.sku, oracle.location_id(loc), units)
-                for o in orders
-                for x in by_order[o]
+                PickLine(wave.orders[x.order].id, x.index, x.sku, oracle.location_id(loc), units)
+                for x in mine
                 for loc, units in x.bins.items()
             ),
             key=lambda p: (rank[p.bin_id], p.order_id, p.line_index),
         )
+        # Totes in the order the parts are listed; two parts of one order on the cart (a
+        # split order) keep the totes each was given room for.
         totes: dict[str, tuple[int, ...]] = {}
         next_tote = 0
-        for o in orders:
+        for i in members:
+            part = by_part[planned[i]]
             need = order_load(
-                wave.cart,
-                tuple(OrderLine(x.sku, x.quantity) for x in by_order[o]),
-                wave.sizes,
+                wave.cart, tuple(OrderLine(x.sku, x.quantity) for x in part), wave.sizes
             ).totes
-            totes[wave.orders[o].id] = tuple(range(next_tote, next_tote + need))
+            order_id = wave.orders[planned[i][0]].id
+            totes[order_id] = totes.get(order_id, ()) + tuple(range(next_tote, next_tote + need))
             next_tote += need
-        out.append(Batch(tuple(wave.orders[o].id for o in orders), totes, tuple(picks), result))
+        out.append(Batch(tuple(totes), totes, tuple(picks), result))
     return out
 
 
 def _baseline(
-    oracle: DistanceOracle, wave: Wave, planned: list[int], start: int, end: int
+    oracle: DistanceOracle,
+    wave: Wave,
+    planned: list[_Part],
+    lines: list[_Line],
+    start: int,
+    end: int,
 ) -> tuple[int, int]:
-    """First-come-first-served carts, first bin by id, S-shape (or pick list order) walks."""
+    """First-come-first-served carts of the served lines, first bin by id, S-shape (or pick
+    list order) walks."""
     left = {
         sku: dict(sorted((b, u) for b, u in bins.items() if u > 0))
         for sku, bins in wave.stock.items()
     }
+    by_part = _by_part(lines)
     carts: list[list[str]] = []
     load = Load()
-    for o in planned:
-        order = wave.orders[o]
+    for key in planned:
         bins: list[str] = []
-        taken: list[OrderLine] = []
-        for line in order.lines:
-            held = left.get(line.sku, {})
-            if sum(held.values()) < line.quantity:
-                continue
+        taken = tuple(OrderLine(x.sku, x.quantity) for x in by_part[key])
+        for line in taken:
+            held = left[line.sku]
             need = line.quantity
             for bin_id in held:
                 take = min(held[bin_id], need)
@@ -651,8 +734,7 @@ def _baseline(
                     bins.append(bin_id)
                 if need == 0:
                     break
-            taken.append(line)
-        mine = order_load(wave.cart, tuple(taken), wave.sizes)
+        mine = order_load(wave.cart, taken, wave.sizes)
         if not carts or not fits(wave.cart, load + mine):
             carts.append([])
             load = Load()

@@ -76,6 +76,7 @@ def to_wave(request: picking_pb2.PlanWaveRequest, stock: dict[str, dict[str, int
             tote_volume_l=c.tote_volume_l,
             tote_weight_kg=c.tote_weight_kg,
             orders_may_span_totes=c.orders_may_span_totes,
+            orders_may_span_carts=c.orders_may_span_carts,
         ),
         stock=stock,
         sizes=sizes,

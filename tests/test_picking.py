@@ -13,7 +13,17 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from picking.batching import Batcher, BatchPlan
-from picking.model import Cart, Order, OrderLine, SkuSize, Timing, Wave, fits, order_load
+from picking.model import (
+    Cart,
+    Order,
+    OrderLine,
+    SkuSize,
+    Timing,
+    Wave,
+    fits,
+    order_fits,
+    order_load,
+)
 from picking.wave import Unserved, WavePlan, _items, _serve, _Stock, plan
 from routing import tsp
 from routing.errors import InvalidInput
@@ -60,15 +70,16 @@ def check_plan(oracle: DistanceOracle, wave: Wave, result: WavePlan) -> None:
     served: dict[tuple[str, int], int] = defaultdict(int)
     taken: Counter[tuple[str, str]] = Counter()
     seen_orders: list[str] = []
+    skus = {(o.id, j): x.sku for o in wave.orders for j, x in enumerate(o.lines)}
     for batch in result.batches:
         seen_orders += batch.order_ids
-        lines = {(p.order_id, p.line_index) for p in batch.picks}
+        on_cart: Counter[tuple[str, int]] = Counter()
+        for p in batch.picks:
+            on_cart[p.order_id, p.line_index] += p.quantity
         load = sum(
             (
-                order_load(wave.cart, (o.lines[j],), wave.sizes)
-                for o in wave.orders
-                for j in range(len(o.lines))
-                if (o.id, j) in lines
+                order_load(wave.cart, (OrderLine(skus[key], units),), wave.sizes)
+                for key, units in on_cart.items()
             ),
             start=order_load(wave.cart, (), wave.sizes),
         )
@@ -85,8 +96,13 @@ def check_plan(oracle: DistanceOracle, wave: Wave, result: WavePlan) -> None:
             assert p.order_id in batch.order_ids
             served[(p.order_id, p.line_index)] += p.quantity
             taken[(p.sku, p.bin_id)] += p.quantity
-    assert len(seen_orders) == len(set(seen_orders))
     reported = {(u.order_id, u.line_index) for u in result.unserved}
+    for order_id, carts in Counter(seen_orders).items():
+        # Only an order that fits no cart may be on several, and only where the cart allows.
+        order = next(o for o in wave.orders if o.id == order_id)
+        mine = tuple(x for j, x in enumerate(order.lines) if (order.id, j) not in reported)
+        whole = order_fits(wave.cart, order_load(wave.cart, mine, wave.sizes))
+        assert carts == 1 or (wave.cart.orders_may_span_carts and not whole), order_id
     for order in wave.orders:
         for j, line in enumerate(order.lines):
             key = (order.id, j)
@@ -240,6 +256,107 @@ def test_totes_and_volume(hw: DistanceOracle) -> None:
     with pytest.raises(InvalidInput) as missing:
         plan(hw, Wave(orders, cart, stock), time_limit_s=0.1)
     assert "orders[0].lines[0].sku" in {v.field for v in missing.value.violations}
+
+
+def test_an_order_larger_than_a_cart_is_split_over_carts_where_it_may_span_them(
+    hw: DistanceOracle,
+) -> None:
+    """21 units on carts of 10: three parts, one line split by units; without the flag the
+    order is reported. The parts share carts with small orders where there is room."""
+    orders = (
+        Order("big", (OrderLine("A", 12), OrderLine("B", 5), OrderLine("C", 4))),
+        Order("s1", (OrderLine("D", 2),)),
+        Order("s2", (OrderLine("E", 3),)),
+    )
+    stock = {
+        "A": {"A03-B1-010L": 8, "A03-B1-020R": 8},
+        "B": {"A05-B1-030L": 9},
+        "C": {"A07-B1-005R": 9},
+        "D": {"A07-B1-006R": 9},
+        "E": {"A03-B1-011L": 9},
+    }
+    spanning = Cart(capacity_units=10, orders_may_span_carts=True)
+    wave = Wave(orders, spanning, stock)
+    result = plan(hw, wave, time_limit_s=0.5)
+    check_plan(hw, wave, result)
+    assert not result.unserved
+    carrying = [b for b in result.batches if "big" in b.order_ids]
+    assert len(carrying) == 3  # 21 units: two full parts and one of a unit
+    # The 12 units of A fill one part and start the next.
+    assert sum(p.quantity for b in carrying for p in b.picks if p.sku == "A") == 12
+    assert sum(any(p.sku == "A" for p in b.picks) for b in carrying) == 2
+    assert len(result.batches) == 3  # s1 and s2 (5 units) ride with the one-unit part
+
+    whole = plan(hw, Wave(orders, Cart(capacity_units=10), stock), time_limit_s=0.3)
+    assert {u.order_id for u in whole.unserved} == {"big"}
+    assert {u.reason for u in whole.unserved} == {Unserved.LARGER_THAN_CART}
+
+
+def test_a_split_order_is_dealt_into_parts_aisle_by_aisle(hw: DistanceOracle) -> None:
+    """30 one-unit lines in three aisles, listed shuffled, on carts of 10: each part is one
+    aisle's ten lines, so each cart walks one aisle."""
+    rng = random.Random(5)
+    aisles = ("A02", "A05", "A08")
+    stock = {f"{a}-{k}": {f"{a}-B1-{k + 1:03d}L": 1} for a in aisles for k in range(10)}
+    lines = [OrderLine(sku, 1) for sku in stock]
+    rng.shuffle(lines)
+    wave = Wave(
+        (Order("big", tuple(lines)),), Cart(capacity_units=10, orders_may_span_carts=True), stock
+    )
+    result = plan(hw, wave, time_limit_s=0.3)
+    check_plan(hw, wave, result)
+    assert sorted({p.bin_id[:3] for p in b.picks} for b in result.batches) == [
+        {"A02"},
+        {"A05"},
+        {"A08"},
+    ]
+
+
+def test_a_unit_too_large_for_any_cart_is_reported_and_the_rest_split(hw: DistanceOracle) -> None:
+    sizes = {"A": SkuSize(weight_kg=3.0), "HEAVY": SkuSize(weight_kg=50.0)}
+    wave = Wave(
+        (Order("big", (OrderLine("A", 9), OrderLine("HEAVY", 1))),),
+        Cart(capacity_weight_kg=12.0, orders_may_span_carts=True),
+        {"A": {"A02-B1-010L": 20}, "HEAVY": {"A04-B1-010L": 2}},
+        sizes,
+    )
+    result = plan(hw, wave, time_limit_s=0.3)
+    check_plan(hw, wave, result)
+    (unserved,) = result.unserved
+    assert (unserved.line_index, unserved.reason) == (1, Unserved.LARGER_THAN_CART)
+    assert "orders[0].lines[1]" in unserved.message
+    assert sorted(sum(p.quantity for p in b.picks) for b in result.batches) == [1, 4, 4]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_waves_with_orders_over_several_carts_keep_every_invariant(
+    hw: DistanceOracle, seed: int
+) -> None:
+    """Orders of up to 40 units on carts of 12 units, 4 orders and 6 lines: the large ones
+    are split, lines served once (in shares that add up) or reported, every cart fits."""
+    rng = random.Random(seed)
+    bins = list(hw.bin_ids)
+    stock = {f"S{k}": {b: 30 for b in rng.sample(bins, rng.randint(1, 2))} for k in range(30)}
+    orders = tuple(
+        Order(f"o{i}", tuple(OrderLine(s, rng.randint(1, 8)) for s in rng.sample([*stock], 5)))
+        for i in range(15)
+    )
+    cart = Cart(capacity_units=12, max_orders=4, max_lines=6, orders_may_span_carts=True)
+    wave = Wave(orders, cart, stock)
+    result = plan(hw, wave, time_limit_s=0.5, seed=seed)
+    check_plan(hw, wave, result)
+    assert Unserved.LARGER_THAN_CART not in {u.reason for u in result.unserved}
+    assert max(Counter(o for b in result.batches for o in b.order_ids).values()) > 1
+
+
+def test_orders_over_several_carts_need_orders_over_several_totes(hw: DistanceOracle) -> None:
+    cart = Cart(totes=4, tote_units=5, orders_may_span_carts=True)
+    wave = Wave((Order("o", (OrderLine("A", 1),)),), cart, {"A": {"A01-B1-001L": 1}})
+    with pytest.raises(InvalidInput) as error:
+        plan(hw, wave)
+    assert [v.field for v in error.value.violations] == ["cart.orders_may_span_carts"]
+    spanning = dataclasses.replace(wave, cart=dataclasses.replace(cart, orders_may_span_totes=True))
+    check_plan(hw, spanning, plan(hw, spanning, time_limit_s=0.2))
 
 
 def test_pick_by_times_cost_a_penalty_and_are_scheduled_first(hw: DistanceOracle) -> None:

@@ -99,19 +99,27 @@ def test_plan_a_wave_from_live_inventory(picking: picking_pb2_grpc.PickingServic
     )
 
 
-def test_what_if_stock_wins_and_is_not_reserved(
-    picking: picking_pb2_grpc.PickingServiceStub,
-) -> None:
-    request = picking_pb2.PlanWaveRequest(
+def what_if(quantity: int, on_hand: int) -> picking_pb2.PlanWaveRequest:
+    """One order of ``quantity`` units of SKU W, on carts of 5, from a stock given in the
+    request: ``on_hand`` units in bin A04-B1-020R."""
+    return picking_pb2.PlanWaveRequest(
         warehouse_id="demo",
         orders=[
-            picking_pb2.WaveOrder(id="o", lines=[picking_pb2.WaveOrderLine(sku="W", quantity=2)])
+            picking_pb2.WaveOrder(
+                id="o", lines=[picking_pb2.WaveOrderLine(sku="W", quantity=quantity)]
+            )
         ],
         cart=picking_pb2.Cart(capacity_units=5),
         stock=inventory_pb2.StockOverride(
-            lines=[inventory_pb2.StockLine(sku="W", bin_id="A04-B1-020R", on_hand=5)]
+            lines=[inventory_pb2.StockLine(sku="W", bin_id="A04-B1-020R", on_hand=on_hand)]
         ),
     )
+
+
+def test_what_if_stock_wins_and_is_not_reserved(
+    picking: picking_pb2_grpc.PickingServiceStub,
+) -> None:
+    request = what_if(2, 5)
     response = picking.PlanWave(request, timeout=30)
     assert response.stock_from_request and response.inventory_version == 0
     assert [(p.bin_id, p.quantity) for p in response.batches[0].picks] == [("A04-B1-020R", 2)]
@@ -125,6 +133,21 @@ def test_what_if_stock_wins_and_is_not_reserved(
         picking.PlanWave(request, timeout=30)
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     assert "stock.lines[0].bin_id" in str(unknown.value.details())
+
+
+def test_an_order_over_several_carts(picking: picking_pb2_grpc.PickingServiceStub) -> None:
+    """12 units on carts of 5: reported unless orders may span carts, then on three carts."""
+    request = what_if(12, 20)
+    whole = picking.PlanWave(request, timeout=30)
+    assert [u.reason for u in whole.unserved] == [picking_pb2.UNSERVED_REASON_LARGER_THAN_CART]
+    request.cart.orders_may_span_carts = True
+    split = picking.PlanWave(request, timeout=30)
+    assert not split.unserved and [list(b.order_ids) for b in split.batches] == [["o"]] * 3
+    assert sorted(p.quantity for b in split.batches for p in b.picks) == [2, 5, 5]
+    request.cart.totes = 2
+    with pytest.raises(grpc.RpcError) as error:
+        picking.PlanWave(request, timeout=30)
+    assert "cart.orders_may_span_carts" in _violations(error.value)
 
 
 def test_reserving_a_plan_holds_its_units(server: WarehouseServer) -> None:

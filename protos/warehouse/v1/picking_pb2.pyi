@@ -166,6 +166,7 @@ class Cart(_message.Message):
     TOTE_VOLUME_L_FIELD_NUMBER: _builtins.int
     TOTE_WEIGHT_KG_FIELD_NUMBER: _builtins.int
     ORDERS_MAY_SPAN_TOTES_FIELD_NUMBER: _builtins.int
+    ORDERS_MAY_SPAN_CARTS_FIELD_NUMBER: _builtins.int
     capacity_units: _builtins.int
     """Units on the cart in all."""
     capacity_volume_l: _builtins.float
@@ -186,6 +187,13 @@ class Cart(_message.Message):
     """Kilograms per tote."""
     orders_may_span_totes: _builtins.bool
     """Whether an order may fill several totes (otherwise it must fit in one)."""
+    orders_may_span_carts: _builtins.bool
+    """Whether an order that fits no cart may be split over several (otherwise it is reported
+    UNSERVED_REASON_LARGER_THAN_CART). Its parts, each of which fits a cart, are batched like
+    orders, so the order's id appears on every cart that carries a part, and a line split by
+    units has picks on several carts. Orders that fit a cart are never split. With totes it
+    needs orders_may_span_totes.
+    """
     def __init__(
         self,
         *,
@@ -199,10 +207,11 @@ class Cart(_message.Message):
         tote_volume_l: _builtins.float = ...,
         tote_weight_kg: _builtins.float = ...,
         orders_may_span_totes: _builtins.bool = ...,
+        orders_may_span_carts: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity_units", b"capacity_units", "capacity_volume_l", b"capacity_volume_l", "capacity_weight_kg", b"capacity_weight_kg", "max_lines", b"max_lines", "max_orders", b"max_orders", "orders_may_span_totes", b"orders_may_span_totes", "tote_units", b"tote_units", "tote_volume_l", b"tote_volume_l", "tote_weight_kg", b"tote_weight_kg", "totes", b"totes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity_units", b"capacity_units", "capacity_volume_l", b"capacity_volume_l", "capacity_weight_kg", b"capacity_weight_kg", "max_lines", b"max_lines", "max_orders", b"max_orders", "orders_may_span_carts", b"orders_may_span_carts", "orders_may_span_totes", b"orders_may_span_totes", "tote_units", b"tote_units", "tote_volume_l", b"tote_volume_l", "tote_weight_kg", b"tote_weight_kg", "totes", b"totes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
