@@ -513,7 +513,7 @@ def _serve(
         if not whole:
             taken = _split(oracle, wave, taken)
         lines += taken
-        planned += sorted({(o, x.part) for x in taken})
+        planned += {(o, x.part) for x in taken}
     planned.sort()
     return lines, unserved, planned
 
