@@ -42,9 +42,10 @@ import enum
 import multiprocessing
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from multiprocessing.sharedctypes import SynchronizedArray
+from typing import TypeVar
 
 import numpy as np
 
@@ -192,6 +193,27 @@ class _Line:
 _Part = tuple[int, int]
 
 
+#: A bin: a location (the plan) or a bin id (the baseline).
+K = TypeVar("K", int, str)
+
+
+def _draw(left: dict[K, int], quantity: int, preference: Iterable[K]) -> dict[K, int]:
+    """Take ``quantity`` units out of ``left`` (bin -> units), from the bins in ``preference``
+    order; the units taken per bin. All of them must be there."""
+    out: dict[K, int] = {}
+    for key in preference:
+        have = left.get(key, 0)
+        if have <= 0:
+            continue
+        take = min(have, quantity)
+        out[key] = take
+        left[key] = have - take
+        quantity -= take
+        if quantity == 0:
+            return out
+    raise AssertionError("more units drawn than are left")
+
+
 class _Stock:
     """Units left per SKU and bin location while the wave takes them."""
 
@@ -210,19 +232,7 @@ class _Stock:
 
     def take(self, sku: str, quantity: int, preference: list[int]) -> dict[int, int]:
         """Take ``quantity`` units from bins in ``preference`` order (all must be there)."""
-        out: dict[int, int] = {}
-        left = self.left[sku]
-        for loc in preference:
-            have = left.get(loc, 0)
-            if have <= 0:
-                continue
-            take = min(have, quantity)
-            out[loc] = take
-            left[loc] = have - take
-            quantity -= take
-            if quantity == 0:
-                return out
-        raise AssertionError("take() called for more units than are left")
+        return _draw(self.left[sku], quantity, preference)
 
     def give_back(self, sku: str, bins: Mapping[int, int]) -> None:
         left = self.left[sku]
@@ -542,7 +552,7 @@ def _split(oracle: DistanceOracle, wave: Wave, lines: list[_Line]) -> list[_Line
     part = 0  # the current part's number
     held: tuple[OrderLine, ...] = ()  # its lines so far
     for line in ordered:
-        bins, left = list(line.bins.items()), line.quantity
+        bins, left = dict(line.bins), line.quantity
         while left:
             # The most of the line's units the part still takes (fitting is monotone in units).
             low, high = 0, left
@@ -557,17 +567,7 @@ def _split(oracle: DistanceOracle, wave: Wave, lines: list[_Line]) -> list[_Line
                 part += 1
                 held = ()
                 continue
-            share: dict[int, int] = {}
-            need = low
-            while need:
-                loc, units = bins[0]
-                take = min(units, need)
-                share[loc] = take
-                need -= take
-                if take == units:
-                    bins.pop(0)
-                else:
-                    bins[0] = (loc, units - take)
+            share = _draw(bins, low, list(bins))
             out.append(_Line(line.order, line.index, line.sku, low, share, part))
             held = (*held, OrderLine(line.sku, low))
             left -= low
@@ -736,15 +736,7 @@ def _baseline(
         taken = tuple(OrderLine(x.sku, x.quantity) for x in by_part[key])
         for line in taken:
             held = left[line.sku]
-            need = line.quantity
-            for bin_id in held:
-                take = min(held[bin_id], need)
-                if take:
-                    held[bin_id] -= take
-                    need -= take
-                    bins.append(bin_id)
-                if need == 0:
-                    break
+            bins += _draw(held, line.quantity, list(held))
         mine = order_load(wave.cart, taken, wave.sizes)
         if not carts or not fits(wave.cart, load + mine):
             carts.append([])
