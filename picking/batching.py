@@ -164,6 +164,9 @@ class Item:
     point: tuple[float, float]  # centroid of its bins, for neighbourhoods
     due_s: float | None = None
     picks: int = 0  # pick operations (bins visited per line), for batch durations
+    #: Items with the same ``order`` (>= 0) are parts of one order, which is late once, by
+    #: its last part to be picked; -1: the item is an order of its own.
+    order: int = -1
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,8 @@ class Batcher:
         #: ruled out by a bound before both sides are priced).
         self.monotone = bool(getattr(cost, "exact", False))
         self.has_due = any(item.due_s is not None for item in items)
+        #: The order each item is (a part of), for lateness: distinct for items of their own.
+        self._orders = [item.order if item.order >= 0 else -1 - i for i, item in enumerate(items)]
         points = np.array([item.point for item in items], dtype=float).reshape(-1, 2)
         self._points = points
         self._units_only = cart.capacity_units > 0 and cart == Cart(
@@ -399,15 +404,18 @@ class Batcher:
             batches.append((due, b, duration))
         batches.sort()
         free = [0.0] * t.pickers
-        late = 0.0
+        # When each order with a pick-by time is done: its last batch's end.
+        done_at: dict[int, tuple[float, float]] = {}
         for _, b, duration in batches:
             start = heapq.heappop(free)
             done = start + duration
             heapq.heappush(free, done)
             for i in state.members[b]:
                 due_s = self.items[i].due_s
-                if due_s is not None and done > due_s:
-                    late += done - due_s
+                if due_s is not None:
+                    order = self._orders[i]
+                    done_at[order] = max(done_at.get(order, (0.0, due_s)), (done, due_s))
+        late = sum(max(done - due_s, 0.0) for done, due_s in done_at.values())
         return round(late * t.lateness_penalty_m_per_s * 1000)
 
     def penalty_of(self, batches: list[list[int]]) -> int:

@@ -19,7 +19,8 @@ Pick-by times
 A penalty, not a hard limit: batches are walked by ``pickers`` pickers, each taking the batch with
 the earliest pick-by time next; a batch takes its walking time plus ``pick_time_s`` per pick,
 and every second an order finishes after its pick-by time costs ``lateness_penalty_m_per_s``
-metres of walking in the objective. A wave that cannot be on time still gets its best plan.
+metres of walking in the objective. An order split over carts finishes with its last cart, so
+it is late once, by that cart. A wave that cannot be on time still gets its best plan.
 """
 
 from __future__ import annotations

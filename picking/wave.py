@@ -595,6 +595,7 @@ def _items(
                 point=(float(centre[0]), float(centre[1])),
                 due_s=order.pick_by_s,
                 picks=sum(len(x.bins) for x in mine),
+                order=key[0],
             )
         )
     return items

@@ -292,6 +292,27 @@ def test_an_order_larger_than_a_cart_is_split_over_carts_where_it_may_span_them(
     assert {u.reason for u in whole.unserved} == {Unserved.LARGER_THAN_CART}
 
 
+def test_a_split_order_is_late_once_by_its_last_cart(hw: DistanceOracle) -> None:
+    """An order over three carts, due at the wave's start, with one picker: it is done when its
+    last cart is, and late by that time only (not by each cart's end, summed)."""
+    orders = (
+        Order("big", tuple(OrderLine(s, 7) for s in "ABC"), pick_by_s=0.0),
+        Order("small", (OrderLine("D", 1),), pick_by_s=1e6),
+    )
+    stock = {s: {f"A0{k + 2}-B1-0{k + 1}0L": 9} for k, s in enumerate("ABCD")}
+    timing = Timing(pickers=1, pick_time_s=5.0, lateness_penalty_m_per_s=2.0)
+    wave = Wave(orders, Cart(capacity_units=8, orders_may_span_carts=True), stock, timing=timing)
+    result = plan(hw, wave, time_limit_s=0.3)
+    check_plan(hw, wave, result)
+    carrying = [b for b in result.batches if "big" in b.order_ids]
+    assert len(carrying) == 3
+    # The small order, not due for long, rides on one of them: every cart is walked before
+    # the big order is done.
+    done_s = sum(b.distance_mm / 1000 + 5.0 * len(b.picks) for b in result.batches)
+    assert len(result.batches) == 3
+    assert result.lateness_penalty_mm == round(done_s * 2.0 * 1000)
+
+
 def test_a_split_order_is_dealt_into_parts_aisle_by_aisle(hw: DistanceOracle) -> None:
     """30 one-unit lines in three aisles, listed shuffled, on carts of 10: each part is one
     aisle's ten lines, so each cart walks one aisle."""
