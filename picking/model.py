@@ -7,12 +7,13 @@ Capacity model
 A cart carries orders whole. Its limits, each 0 when absent: units, volume and weight in all,
 orders, and order lines. With ``totes > 0`` every order gets totes of its own (two orders never
 share a tote, so they cannot be mixed up at packing): one tote, or as many as its units, volume
-and weight need when ``orders_may_span_totes``. An order that fits no cart is reported, not
-planned, unless ``orders_may_span_carts``: then it is split into parts that each fit a cart
-(lines, and a line's units where one line alone is too much), and each part is batched like an
-order of its own. Orders that fit a cart stay whole even then: a split order has to be brought
-together again at packing, which the walk does not show. An order over several carts fills
-several totes, so with totes it needs ``orders_may_span_totes`` too.
+and weight need when ``orders_may_span_totes``, counted by packing its whole units into totes
+(:func:`pack_totes`); every pick names the tote its units go into. An order that fits no cart
+is reported, not planned, unless ``orders_may_span_carts``: then it is split into parts that
+each fit a cart (lines, and a line's units where one line alone is too much), and each part is
+batched like an order of its own. Orders that fit a cart stay whole even then: a split order
+has to be brought together again at packing, which the walk does not show. An order over
+several carts fills several totes, so with totes it needs ``orders_may_span_totes`` too.
 
 Pick-by times
 -------------
@@ -25,6 +26,7 @@ it is late once, by that cart. A wave that cannot be on time still gets its best
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -138,23 +140,75 @@ class Load:
 
 
 def order_load(cart: Cart, lines: tuple[OrderLine, ...], sizes: Mapping[str, SkuSize]) -> Load:
-    """The load of one order's lines on ``cart`` (totes: how many it needs; 0 without totes)."""
+    """The load of one order's lines on ``cart`` (totes: how many it needs, by
+    :func:`pack_totes`, or one more than the cart has when they do not go into its totes; 0
+    without totes)."""
     units = sum(x.quantity for x in lines)
     volume = sum(x.quantity * sizes[x.sku].volume_l for x in lines) if _needs_volume(cart) else 0.0
     weight = sum(x.quantity * sizes[x.sku].weight_kg for x in lines) if _needs_weight(cart) else 0.0
     totes = 0
     if cart.totes:
-        totes = max(
-            1,
-            _ceil(units, cart.tote_units),
-            _ceil(volume, cart.tote_volume_l),
-            _ceil(weight, cart.tote_weight_kg),
-        )
+        packed = pack_totes(cart, lines, sizes)
+        totes = cart.totes + 1 if packed is None else max(1, len(packed))
     return Load(units, volume, weight, len(lines), totes, 1)
 
 
-def _ceil(amount: float, per: float) -> int:
-    return math.ceil(amount / per - 1e-9) if per > 0 else 1
+#: One tote's contents: (position of the line in the order's lines, units) pairs.
+ToteContents = list[tuple[int, int]]
+
+
+def pack_totes(
+    cart: Cart, lines: tuple[OrderLine, ...], sizes: Mapping[str, SkuSize]
+) -> list[ToteContents] | None:
+    """How one order's units go into ``cart``'s totes, within each tote's units, litres and
+    kilograms; None when they need more totes than the cart has, or a unit fits in no tote.
+
+    First fit decreasing over lines: the lines with the bulkiest unit first (by its share of a
+    tote), each putting as many units as fit into the first tote with room, then opening
+    totes. Units are whole, so a limit in litres or kilograms can need more totes than the
+    order's total over a tote's size rounded up (three 15 l units take three 40 l totes); with
+    a limit in units only, the totes are the fewest. The planner counts totes and tells the
+    picker which tote each pick goes into from this one packing.
+    """
+    tote = (float(cart.tote_units), cart.tote_volume_l, cart.tote_weight_kg)
+    active = [d for d, size in enumerate(tote) if size > 0]
+
+    def unit(line: OrderLine) -> list[float]:  # one unit's size, per active limit
+        size = sizes.get(line.sku)
+        every = (1.0, size.volume_l if size else 0.0, size.weight_kg if size else 0.0)
+        return [every[d] for d in active]
+
+    def share(line: OrderLine) -> float:
+        return max((u / tote[d] for d, u in zip(active, unit(line), strict=True)), default=0.0)
+
+    rooms: list[list[float]] = []  # per tote, room left under each active limit
+    totes: list[ToteContents] = []
+    for k in sorted(range(len(lines)), key=lambda k: (-share(lines[k]), k)):
+        line, left = lines[k], lines[k].quantity
+        one = unit(line)
+        for t, room in enumerate(itertools.chain(rooms, itertools.repeat(None))):
+            if left <= 0:
+                break
+            if room is None:  # open a tote
+                if len(totes) >= cart.totes:
+                    return None
+                room = [tote[d] for d in active]
+                rooms.append(room)
+                totes.append([])
+            n = min(
+                (math.floor(r / u + 1e-9) for r, u in zip(room, one, strict=True) if u > 0),
+                default=left,
+            )
+            n = min(n, left)
+            if n <= 0:
+                if not totes[t]:  # not even one unit in an empty tote
+                    return None
+                continue
+            for d, u in enumerate(one):
+                room[d] -= n * u
+            totes[t].append((k, n))
+            left -= n
+    return totes
 
 
 def _needs_volume(cart: Cart) -> bool:

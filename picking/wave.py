@@ -42,7 +42,7 @@ import enum
 import multiprocessing
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import TypeVar
@@ -56,10 +56,12 @@ from picking.model import (
     Load,
     Order,
     OrderLine,
+    ToteContents,
     Wave,
     fits,
     order_fits,
     order_load,
+    pack_totes,
     validate,
 )
 from picking.partition import Partitioner
@@ -137,13 +139,14 @@ class UnservedLine:
 
 @dataclass(frozen=True)
 class PickLine:
-    """Units of one order line taken from one bin."""
+    """Units of one order line taken from one bin, into one tote (0 without totes)."""
 
     order_id: str
     line_index: int
     sku: str
     bin_id: str
     quantity: int
+    tote: int = 0
 
 
 @dataclass(frozen=True)
@@ -690,29 +693,60 @@ def _finish(
             time_limit_s=max((deadline - time.monotonic()) / (len(batches) - k), 0.005),
             with_path=with_path,
         )
+        totes, into = _totes(wave, [by_part[planned[i]] for i in members])
         rank = {stop.bin_id: k for k, stop in enumerate(result.stops)}
-        picks = sorted(
-            (
-                PickLine(wave.orders[x.order].id, x.index, x.sku, oracle.location_id(loc), units)
-                for x in mine
-                for loc, units in x.bins.items()
-            ),
-            key=lambda p: (rank[p.bin_id], p.order_id, p.line_index),
+        stops = sorted(
+            ((x, oracle.location_id(loc), units) for x in mine for loc, units in x.bins.items()),
+            key=lambda s: (rank[s[1]], wave.orders[s[0].order].id, s[0].index),
         )
-        # Totes in the order the parts are listed; two parts of one order on the cart (a
-        # split order) keep the totes each was given room for.
-        totes: dict[str, tuple[int, ...]] = {}
-        next_tote = 0
-        for i in members:
-            part = by_part[planned[i]]
-            need = order_load(
-                wave.cart, tuple(OrderLine(x.sku, x.quantity) for x in part), wave.sizes
-            ).totes
-            order_id = wave.orders[planned[i][0]].id
-            totes[order_id] = totes.get(order_id, ()) + tuple(range(next_tote, next_tote + need))
-            next_tote += need
+        picks = []
+        for x, bin_id, units in stops:
+            order_id = wave.orders[x.order].id
+            for tote, n in _take(into.get((x.order, x.part, x.index)), units):
+                picks.append(PickLine(order_id, x.index, x.sku, bin_id, n, tote))
         out.append(Batch(tuple(totes), totes, tuple(picks), result))
     return out
+
+
+def _totes(
+    wave: Wave, parts: list[list[_Line]]
+) -> tuple[dict[str, tuple[int, ...]], dict[tuple[int, int, int], list[list[int]]]]:
+    """The totes of every order on one cart, numbered in the order its parts are listed (two
+    parts of one order keep the totes each was packed into), and for each line, keyed by
+    order, part and line index, the [tote, units] it fills, from :func:`pack_totes`. Without
+    totes, every order has none and no line is keyed."""
+    totes: dict[str, tuple[int, ...]] = {}
+    into: dict[tuple[int, int, int], list[list[int]]] = {}
+    first = 0
+    for part in parts:
+        packed: list[ToteContents] | None = []
+        if wave.cart.totes:
+            lines = tuple(OrderLine(x.sku, x.quantity) for x in part)
+            packed = pack_totes(wave.cart, lines, wave.sizes)
+        assert packed is not None, "the batcher only plans parts that fit in a cart's totes"
+        for t, contents in enumerate(packed):
+            for k, units in contents:
+                x = part[k]
+                into.setdefault((x.order, x.part, x.index), []).append([first + t, units])
+        order_id = wave.orders[part[0].order].id
+        totes[order_id] = totes.get(order_id, ()) + tuple(range(first, first + len(packed)))
+        first += len(packed)
+    return totes, into
+
+
+def _take(chunks: list[list[int]] | None, units: int) -> Iterator[tuple[int, int]]:
+    """(tote, units) for ``units`` of a line taken from one bin: from the front of the line's
+    remaining [tote, units] ``chunks`` (consumed), or all into tote 0 without totes."""
+    if chunks is None:
+        yield 0, units
+        return
+    while units > 0:
+        n = min(chunks[0][1], units)
+        yield chunks[0][0], n
+        chunks[0][1] -= n
+        if chunks[0][1] == 0:
+            chunks.pop(0)
+        units -= n
 
 
 def _baseline(

@@ -112,7 +112,6 @@ def to_response(result: WavePlan, label: str) -> picking_pb2.PlanWaveResponse:
     out.solve_time.FromNanoseconds(round(result.solve_time_s * 1e9))
     for k, batch in enumerate(result.batches):
         arrival = {s.bin_id: s.cumulative_mm for s in batch.route.stops}
-        first_tote = {order: totes[0] for order, totes in batch.totes.items() if totes}
         out.batches.append(
             picking_pb2.PickBatch(
                 index=k,
@@ -130,7 +129,7 @@ def to_response(result: WavePlan, label: str) -> picking_pb2.PlanWaveResponse:
                         bin_id=p.bin_id,
                         quantity=p.quantity,
                         cumulative_distance_m=arrival[p.bin_id] / 1000,
-                        tote=first_tote.get(p.order_id, 0),
+                        tote=p.tote,
                     )
                     for p in batch.picks
                 ],

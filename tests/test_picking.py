@@ -23,6 +23,7 @@ from picking.model import (
     fits,
     order_fits,
     order_load,
+    pack_totes,
 )
 from picking.wave import Unserved, WavePlan, _items, _serve, _Stock, plan
 from routing import tsp
@@ -88,6 +89,18 @@ def check_plan(oracle: DistanceOracle, wave: Wave, result: WavePlan) -> None:
         if wave.cart.totes:
             used = [t for totes in batch.totes.values() for t in totes]
             assert len(used) == len(set(used)) and all(0 <= t < wave.cart.totes for t in used)
+            # Each pick goes into a tote of its own order, and every tote holds what it gets.
+            in_tote: dict[int, list[OrderLine]] = defaultdict(list)
+            for p in batch.picks:
+                assert p.tote in batch.totes[p.order_id], (p, batch.totes)
+                in_tote[p.tote].append(OrderLine(p.sku, p.quantity))
+            tote = Cart(
+                capacity_units=wave.cart.tote_units,
+                capacity_volume_l=wave.cart.tote_volume_l,
+                capacity_weight_kg=wave.cart.tote_weight_kg,
+            )
+            for contents in in_tote.values():
+                assert fits(tote, order_load(tote, tuple(contents), wave.sizes)), contents
         stop_bins = [s.bin_id for s in batch.route.stops]
         assert [p.bin_id for p in batch.picks] == sorted(
             (p.bin_id for p in batch.picks), key=stop_bins.index
@@ -256,6 +269,52 @@ def test_totes_and_volume(hw: DistanceOracle) -> None:
     with pytest.raises(InvalidInput) as missing:
         plan(hw, Wave(orders, cart, stock), time_limit_s=0.1)
     assert "orders[0].lines[0].sku" in {v.field for v in missing.value.violations}
+
+
+def test_whole_units_are_packed_into_totes() -> None:
+    """Three 25 l units take three 40 l totes (75 l over 40 l totes rounds up to two, which
+    cannot hold them); a 50 l unit fits in no tote; with units only, the fewest totes."""
+    sizes = {"A": SkuSize(volume_l=25.0), "B": SkuSize(volume_l=1.0), "C": SkuSize(volume_l=50.0)}
+    cart = Cart(totes=4, tote_volume_l=40.0, orders_may_span_totes=True)
+    packed = pack_totes(cart, (OrderLine("B", 10), OrderLine("A", 3)), sizes)
+    assert packed is not None and len(packed) == 3  # A's units first, B's 10 l beside them
+    assert sorted(sum(n for k, n in t if k == 1) for t in packed) == [1, 1, 1]
+    assert order_load(cart, (OrderLine("A", 3),), sizes).totes == 3
+    assert pack_totes(cart, (OrderLine("C", 1),), sizes) is None
+    assert pack_totes(cart, (OrderLine("A", 5),), sizes) is None  # five totes
+    rng = random.Random(3)
+    units_only = Cart(totes=50, tote_units=7, orders_may_span_totes=True)
+    for _ in range(50):
+        lines = tuple(OrderLine("A", rng.randint(1, 12)) for _ in range(rng.randint(1, 6)))
+        packed = pack_totes(units_only, lines, {})
+        total = sum(x.quantity for x in lines)
+        assert packed is not None and len(packed) == -(-total // 7)
+        assert all(sum(n for _, n in t) <= 7 for t in packed)
+        for k, line in enumerate(lines):
+            assert sum(n for t in packed for j, n in t if j == k) == line.quantity
+
+
+def test_totes_hold_whole_units(hw: DistanceOracle) -> None:
+    """An order of three 25 l units fills all three 40 l totes of a cart, so the 1 l order goes
+    on another cart; each pick goes into a tote of its own; a 50 l unit is larger than a cart."""
+    sizes = {"A": SkuSize(volume_l=25.0), "B": SkuSize(volume_l=1.0), "C": SkuSize(volume_l=50.0)}
+    stock = {"A": {"A02-B1-010L": 9}, "B": {"A02-B1-011L": 9}, "C": {"A03-B1-001L": 9}}
+    cart = Cart(totes=3, tote_volume_l=40.0, orders_may_span_totes=True)
+    orders = (
+        Order("bulky", (OrderLine("A", 3),)),
+        Order("small", (OrderLine("B", 1),)),
+        Order("huge", (OrderLine("C", 1),)),
+    )
+    wave = Wave(orders, cart, stock, sizes)
+    result = plan(hw, wave, time_limit_s=0.3)
+    check_plan(hw, wave, result)
+    [bulky] = [b for b in result.batches if "bulky" in b.order_ids]
+    assert bulky.order_ids == ("bulky",) and len(bulky.totes["bulky"]) == 3
+    assert [p.quantity for p in bulky.picks] == [1, 1, 1]  # one unit into each tote
+    assert len(result.batches) == 2
+    assert [(u.order_id, u.reason) for u in result.unserved] == [
+        ("huge", Unserved.LARGER_THAN_CART)
+    ]
 
 
 def test_an_order_larger_than_a_cart_is_split_over_carts_where_it_may_span_them(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 
 import grpc
@@ -77,9 +77,14 @@ def test_plan_a_wave_from_live_inventory(picking: picking_pb2_grpc.PickingServic
         assert arrivals == sorted(arrivals) and arrivals[-1] <= batch.distance_m
         assert sum(p.quantity for p in batch.picks) <= 8
         assert sum(len(t.totes) for t in batch.totes) <= 4
+        own = {t.order_id: set(t.totes) for t in batch.totes}
+        in_tote: Counter[int] = Counter()
         for p in batch.picks:
             assert p.bin_id in STOCK[p.sku]
+            assert p.tote in own[p.order_id]  # each pick says which of its order's totes
+            in_tote[p.tote] += p.quantity
             planned[(p.order_id, p.line_index)] += p.quantity
+        assert max(in_tote.values()) <= 3  # tote_units
     assert response.distance_m == pytest.approx(sum(b.distance_m for b in response.batches))
     [unserved] = response.unserved
     assert (unserved.sku, unserved.reason) == (

@@ -372,7 +372,10 @@ class WavePick(_message.Message):
     cumulative_distance_m: _builtins.float
     """Distance walked on arrival at the bin."""
     tote: _builtins.int
-    """Tote the units go into (with totes)."""
+    """Tote the units go into (with totes). An order over several totes has its units packed
+    into them within each tote's limits; a pick whose units go into two totes is listed
+    once per tote.
+    """
     def __init__(
         self,
         *,
