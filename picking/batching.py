@@ -92,10 +92,12 @@ with exactly 48 units each and every move between full carts must trade equal un
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -187,6 +189,25 @@ class BatchPlan:
     evaluations: int
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """What a batch's lateness depends on besides its route: its earliest pick-by time (it is
+    scheduled by that), its picks, the pick-by times of its orders sorted, with their prefix
+    sums (the lateness of those done at ``t`` is ``k * t - prefix[k]``, ``k`` of them due before
+    ``t``), and apart, the (order, pick-by time) of parts of split orders, which are late once,
+    by their last part."""
+
+    due: float
+    picks: int
+    dues: list[float]
+    prefix: list[float]
+    parts: tuple[tuple[int, float], ...]
+
+
+#: A batch in the pickers' schedule: its earliest pick-by time, index, duration (s) and terms.
+_Entry = tuple[float, int, float, _Terms]
+
+
 class _State:
     """Batches with their loads, keys (their bins, see :class:`~picking.pricing.KeyedPrices`),
     centroid sums and route costs."""
@@ -204,6 +225,13 @@ class _State:
         #: Per batch, its key and price without one of its items (see :meth:`without`).
         self._without: list[dict[int, tuple[int, int]]] = []
         self._centres: list[tuple[float, float] | None] = []  # centroids, None until asked
+        #: Per batch, what its lateness depends on besides its route (see Batcher._terms),
+        #: and every batch's schedule entry in earliest-due order (None: to be worked out).
+        self.terms: list[_Terms | None] = []
+        self.entries: list[_Entry] | None = None
+        #: The pickers' free times and the lateness so far before each of those entries, and
+        #: after the last (see Batcher._penalty_after).
+        self.marks: list[tuple[list[float], float]] | None = None
         # Batches as they were before the first change since checkpoint() (None: no journal).
         self._journal: dict[int, tuple[set[int], Load, int, int, list[float]]] | None = None
         self._journal_size = 0
@@ -219,7 +247,8 @@ class _State:
         del self.members[self._journal_size :], self.loads[self._journal_size :]
         del self.keys[self._journal_size :], self.costs[self._journal_size :]
         del self.sums[self._journal_size :], self._without[self._journal_size :]
-        del self._centres[self._journal_size :]
+        del self._centres[self._journal_size :], self.terms[self._journal_size :]
+        self.entries = self.marks = None
         for b, (members, load, key, cost, sums) in journal.items():
             if b >= self._journal_size:
                 continue
@@ -234,6 +263,8 @@ class _State:
         """Forget what was remembered of batch ``b``, which is about to change."""
         self._without[b] = {}
         self._centres[b] = None
+        self.terms[b] = None
+        self.entries = self.marks = None
 
     def _touch(self, b: int) -> None:
         journal = self._journal
@@ -257,6 +288,8 @@ class _State:
         self.sums.append([0.0, 0.0])
         self._without.append({})
         self._centres.append(None)
+        self.terms.append(None)
+        self.entries = self.marks = None
         return len(self.members) - 1
 
     def key_with(self, b: int, i: int) -> int:
@@ -363,6 +396,11 @@ class Batcher:
         self.has_due = any(item.due_s is not None for item in items)
         #: The order each item is (a part of), for lateness: distinct for items of their own.
         self._orders = [item.order if item.order >= 0 else -1 - i for i, item in enumerate(items)]
+        parts = Counter(
+            o for o, item in zip(self._orders, items, strict=True) if item.due_s is not None
+        )
+        #: Orders split into several items with a pick-by time (late once, by their last part).
+        self._split = {o for o, n in parts.items() if n > 1}
         points = np.array([item.point for item in items], dtype=float).reshape(-1, 2)
         self._points = points
         self._units_only = cart.capacity_units > 0 and cart == Cart(
@@ -399,30 +437,75 @@ class Batcher:
         """Lateness penalty (mm) of the batches scheduled earliest-due-date over the pickers."""
         if not self.has_due:
             return 0
+        return self._schedule(self._entries(state))
+
+    def _entries(self, state: _State) -> list[_Entry]:
+        """Every batch's schedule entry, in earliest-due order; remembered until one changes."""
+        entries = state.entries
+        if entries is None:
+            entries = state.entries = sorted(
+                self._entry(state.costs[b], self._terms(state, b), b)
+                for b, members in enumerate(state.members)
+                if members
+            )
+        return entries
+
+    def _entry(self, cost: int, terms: _Terms, b: int) -> _Entry:
         t = self.timing
-        batches = []
-        for b, members in enumerate(state.members):
-            if not members:
+        return (terms.due, b, cost / 1000 / t.walk_speed_m_s + terms.picks * t.pick_time_s, terms)
+
+    def _terms(self, state: _State, b: int) -> _Terms:
+        terms = state.terms[b]
+        if terms is None:
+            terms = state.terms[b] = self._terms_of(state.members[b])
+        return terms
+
+    def _terms_of(self, members: set[int]) -> _Terms:
+        items, orders = self.items, self._orders
+        dues, parts = [], []
+        for i in members:
+            due = items[i].due_s
+            if due is None:
                 continue
-            dues = [self.items[i].due_s for i in members]
-            due = min((d for d in dues if d is not None), default=math.inf)
-            picks = sum(self.items[i].picks for i in members)
-            duration = state.costs[b] / 1000 / t.walk_speed_m_s + picks * t.pick_time_s
-            batches.append((due, b, duration))
-        batches.sort()
-        free = [0.0] * t.pickers
-        # When each order with a pick-by time is done: its last batch's end.
-        done_at: dict[int, tuple[float, float]] = {}
-        for _, b, duration in batches:
+            if orders[i] in self._split:
+                parts.append((orders[i], due))
+            else:
+                dues.append(due)
+        dues.sort()
+        earliest = min(dues[0] if dues else math.inf, min((d for _, d in parts), default=math.inf))
+        prefix = [0.0]
+        for due in dues:
+            prefix.append(prefix[-1] + due)
+        picks = sum(items[i].picks for i in members)
+        return _Terms(earliest, picks, dues, prefix, tuple(parts))
+
+    def _schedule(
+        self,
+        entries: list[_Entry],
+        first: int = 0,
+        mark: tuple[list[float], float] | None = None,
+        marks: list[tuple[list[float], float]] | None = None,
+    ) -> int:
+        """The lateness penalty (mm) of the batches of ``entries`` (in earliest-due order),
+        from entry ``first`` on with the pickers' free times and lateness before it ``mark``
+        (no split order); the same before each entry, and after the last, go to ``marks``."""
+        t = self.timing
+        free, late = ([0.0] * t.pickers, 0.0) if mark is None else (list(mark[0]), mark[1])
+        done_at: dict[int, tuple[float, float]] = {}  # split orders: their last part's end
+        for due, _, duration, terms in entries[first:] if first else entries:
+            if marks is not None:
+                marks.append((list(free), late))
             start = heapq.heappop(free)
             done = start + duration
             heapq.heappush(free, done)
-            for i in state.members[b]:
-                due_s = self.items[i].due_s
-                if due_s is not None:
-                    order = self._orders[i]
-                    done_at[order] = max(done_at.get(order, (0.0, due_s)), (done, due_s))
-        late = sum(max(done - due_s, 0.0) for done, due_s in done_at.values())
+            if done > due:
+                k = bisect.bisect_left(terms.dues, done)
+                late += k * done - terms.prefix[k]
+            for o, due_s in terms.parts:
+                done_at[o] = max(done_at.get(o, (0.0, due_s)), (done, due_s))
+        if marks is not None:
+            marks.append((list(free), late))
+        late += sum(max(done - due_s, 0.0) for done, due_s in done_at.values())
         return round(late * t.lateness_penalty_m_per_s * 1000)
 
     def penalty_of(self, batches: list[list[int]]) -> int:
@@ -698,18 +781,33 @@ class Batcher:
         ]
 
     def _penalty_after(self, state: _State, moves: list[tuple[int, int]]) -> int:
-        """The penalty once every (item, batch) move is made (the state is restored)."""
-        undo = [(i, state.where[i]) for i, _ in moves]
+        """The penalty once every (item, batch) move is made, the state left as it is."""
+        changed: dict[int, set[int]] = {}
         for i, _ in moves:
-            state.remove(i)
+            a = state.where[i]
+            changed.setdefault(a, set(state.members[a])).discard(i)
         for i, b in moves:
-            state.add(b, i)
-        penalty = self.penalty(state)
-        for i, _ in moves:
-            state.remove(i)
-        for i, b in undo:
-            state.add(b, i)
-        return penalty
+            changed.setdefault(b, set(state.members[b])).add(i)
+        base = self._entries(state)
+        entries = [e for e in base if e[1] not in changed]
+        for b, mine in changed.items():
+            if mine:
+                key = 0
+                for i in mine:
+                    key |= self.keys[i]
+                entries.append(self._entry(self.price(key), self._terms_of(mine), b))
+        entries.sort()
+        if self._split:
+            return self._schedule(entries)
+        # The schedule up to the first entry that differs is the state's own: resume there.
+        marks = state.marks
+        if marks is None:
+            marks = state.marks = []
+            self._schedule(base, marks=marks)
+        first, n = 0, min(len(entries), len(base))
+        while first < n and entries[first] is base[first]:
+            first += 1
+        return self._schedule(entries, first, marks[first])
 
     def _fits(self, load: Load, add: Load, remove: Load | None = None) -> bool:
         """Whether a batch of ``load`` still fits on a cart with ``add`` on and ``remove`` off.

@@ -38,12 +38,16 @@ from the first bin (by id) that holds enough, every cart walked with the S-shape
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import multiprocessing
+import os
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import TypeVar
 
@@ -95,9 +99,14 @@ PARTITION_MAX_ORDERS_PER_CART = 4.0
 #: (:data:`picking.batching.CANDIDATE_BATCHES`): 1,584.7 m against 1,591.0 m at 48 items, and
 #: the column search's 1,981.8 m against 2,018.7 m at 36.
 COLUMN_SEARCH_MAX_ORDERS_PER_CART = 7.0
-#: Share of the time limit the column search's process stops before the search's own
-#: deadline, so that its plan is back in time (its last steps overrun by milliseconds).
+#: Share of the time limit the second process (column search or twin) stops before the plan's
+#: own deadline, so that its plan is back in time (its last steps overrun by milliseconds).
 COLUMN_SEARCH_MARGIN_SHARE = 0.02
+#: Longest wait past the time limit for the twin's plan (:class:`_Twin`; it is due
+#: ``COLUMN_SEARCH_MARGIN_SHARE`` of the limit before it).
+_TWIN_WAIT_S = 0.05
+#: prctl option: the signal a process gets when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
 #: Longest wait for the column search's process to finish writing a plan (writing takes
 #: microseconds).
 _HELPER_LOCK_WAIT_S = 0.05
@@ -255,9 +264,10 @@ def plan(
 ) -> WavePlan:
     """Plan ``wave`` on ``oracle``'s layout within ``time_limit_s``; see the module docstring.
 
-    With ``processes`` >= 2, waves not under an iteration cap are also planned by column
-    generation (:func:`picking.columns.search`) in a second process, where the layout and cart
-    allow it (:func:`_column_search`), and the shorter plan is kept.
+    With ``processes`` >= 2, waves not under an iteration cap are also planned in a second
+    process: by column generation (:func:`picking.columns.search`) where the layout and cart
+    allow it (:func:`_columns_apply`), the shorter batching going on; elsewhere the whole plan
+    again with another seed (:class:`_Twin`), the better plan kept.
 
     Raises
     ------
@@ -271,10 +281,56 @@ def plan(
     validate(wave)
     start = oracle.depot_location(wave.start_depot or oracle.depot_ids[0], "start_depot")
     end = oracle.depot_location(wave.end_depot, "end_depot") if wave.end_depot else start
+    coster = RouteCoster(oracle, start, end)
+    columns_apply = _columns_apply(oracle, wave, coster)
+    twin = None
+    if processes > 1 and max_iterations is None and not columns_apply:
+        twin_deadline = final_deadline - COLUMN_SEARCH_MARGIN_SHARE * time_limit_s
+        twin = _Twin.start(oracle, wave, seed + 2, with_path, twin_deadline)
+    other = None
+    try:
+        mine = _plan(
+            oracle,
+            wave,
+            coster,
+            time_limit_s,
+            final_deadline,
+            seed,
+            max_iterations,
+            with_path,
+            processes > 1 and columns_apply,
+        )
+        if twin is not None:
+            other = twin.result(max(final_deadline, time.monotonic() + _TWIN_WAIT_S))
+    finally:
+        if twin is not None:  # stopped, whatever happened here
+            twin.stop()
+    best = mine
+    if other is not None and (
+        other.distance_mm + other.lateness_penalty_mm < mine.distance_mm + mine.lateness_penalty_mm
+    ):
+        best = other
+    return replace(best, solve_time_s=time.perf_counter() - started)
+
+
+def _plan(
+    oracle: DistanceOracle,
+    wave: Wave,
+    coster: RouteCoster,
+    time_limit_s: float,
+    final_deadline: float,
+    seed: int,
+    max_iterations: int | None,
+    with_path: bool,
+    by_columns: bool,
+) -> WavePlan:
+    """:func:`plan` in this process, with the column search in a second one if ``by_columns``
+    (and no iteration cap)."""
+    started = time.perf_counter()
+    start, end = coster.start, coster.end
     stock = _Stock(oracle, wave.stock)
     lines, unserved, planned = _serve(oracle, wave, stock, start)
     baseline_mm, baseline_batches = _baseline(oracle, wave, planned, lines, start, end)
-    coster = RouteCoster(oracle, start, end)
     finish = EXACT_FINISH_SHARE if coster.exact else FINISH_SHARE
     deadline = final_deadline - finish * time_limit_s
     items = _items(oracle, wave, planned, lines)
@@ -291,7 +347,7 @@ def plan(
         )
         second_deadline = deadline - RESELECT_SHARE * time_limit_s
         helper = None
-        if processes > 1 and max_iterations is None:
+        if by_columns and max_iterations is None:
             helper_deadline = second_deadline - COLUMN_SEARCH_MARGIN_SHARE * time_limit_s
             helper = _column_search(oracle, wave, items, coster, seed, helper_deadline)
         try:
@@ -381,6 +437,93 @@ class _Helper:
             self.process.join()
 
 
+def _columns_apply(oracle: DistanceOracle, wave: Wave, coster: RouteCoster) -> bool:
+    """Whether :func:`picking.columns.search` can plan the wave: exact one-block prices of a
+    closed walk (:func:`routing.sweep.handles`), carts limited in units only, no pick-by times,
+    and a platform that forks."""
+    rect = oracle.rectangular
+    return (
+        rect is not None
+        and coster.exact
+        and coster.start == coster.end
+        and handles(rect, coster.start - oracle.n_bins)
+        and replace(wave.cart, orders_may_span_carts=False)
+        == Cart(capacity_units=wave.cart.capacity_units)
+        and all(order.pick_by_s is None for order in wave.orders)
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+
+
+class _Twin:
+    """The whole plan of the wave (bins, batches, routes) with another seed, made in a forked
+    process and sent back when done; used where the column search does not apply."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, inbox: Connection) -> None:
+        self.process, self.inbox = process, inbox
+
+    @classmethod
+    def start(
+        cls, oracle: DistanceOracle, wave: Wave, seed: int, with_path: bool, deadline: float
+    ) -> _Twin | None:
+        """Start planning by ``deadline`` (``time.monotonic()``); None where the platform does
+        not fork, the caller may not, or there is no time."""
+        time_limit_s = deadline - time.monotonic()
+        if time_limit_s <= 0 or "fork" not in multiprocessing.get_all_start_methods():
+            return None
+        context = multiprocessing.get_context("fork")
+        inbox, outbox = context.Pipe(duplex=False)
+
+        parent = os.getpid()
+
+        def run() -> None:
+            _die_with(parent)
+            outbox.send(
+                plan(oracle, wave, time_limit_s=time_limit_s, seed=seed, with_path=with_path)
+            )
+
+        process = context.Process(target=run, daemon=True)
+        try:
+            process.start()
+        except (AssertionError, OSError):  # a daemonic caller may not fork, or no memory left
+            return None
+        outbox.close()  # the child's copy remains: the inbox sees EOF if the child dies
+        return cls(process, inbox)
+
+    def result(self, deadline: float) -> WavePlan | None:
+        """The twin's plan if it arrives by ``deadline``; None otherwise or if it failed."""
+        try:
+            if self.inbox.poll(max(deadline - time.monotonic(), 0.0)):
+                received = self.inbox.recv()
+                return received if isinstance(received, WavePlan) else None
+        except (EOFError, OSError):
+            pass
+        return None
+
+    def stop(self) -> None:
+        """End the process (killed if still running) and close the pipe; idempotent."""
+        self.process.join(0.1)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.inbox.close()
+
+
+def _die_with(parent: int) -> None:
+    """Have this forked process killed when ``parent`` dies (Linux; elsewhere nothing).
+
+    A forked process holds copies of its parent's file descriptors, among them the one a
+    process pool watches to see that a worker died: a second search left running after its
+    worker was killed would hide the crash until its own deadline.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _column_search(
     oracle: DistanceOracle,
     wave: Wave,
@@ -389,23 +532,13 @@ def _column_search(
     seed: int,
     deadline: float,
 ) -> _Helper | None:
-    """Start :func:`picking.columns.search` on the wave in a forked process, where it applies:
-    exact one-block prices of a closed walk (:func:`routing.sweep.handles`), carts limited in
-    units only, no pick-by times, and a platform that forks. None where it does not. Where
-    carts hold more than :data:`COLUMN_SEARCH_MAX_ORDERS_PER_CART` orders on average, the
-    process runs the local search with another seed instead."""
+    """Start :func:`picking.columns.search` on the wave in a forked process, where it applies
+    (:func:`_columns_apply`); None where it does not. Where carts hold more than
+    :data:`COLUMN_SEARCH_MAX_ORDERS_PER_CART` orders on average, the process runs the local
+    search with another seed instead."""
     rect = oracle.rectangular
     depot = coster.start - oracle.n_bins
-    if (
-        rect is None
-        or not coster.exact
-        or coster.start != coster.end
-        or not handles(rect, depot)
-        or replace(wave.cart, orders_may_span_carts=False)
-        != Cart(capacity_units=wave.cart.capacity_units)
-        or any(item.due_s is not None for item in items)
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
+    if rect is None or not _columns_apply(oracle, wave, coster):
         return None
     batcher = Batcher(items, wave.cart, coster, seed=seed + 2)
     local_only = len(items) > COLUMN_SEARCH_MAX_ORDERS_PER_CART * batcher.fewest_carts
@@ -420,7 +553,10 @@ def _column_search(
         with shared.get_lock():
             shared[:] = carts
 
+    parent = os.getpid()
+
     def run() -> None:
+        _die_with(parent)
         if local_only:
             publish(batcher.solve(deadline=deadline))
         else:

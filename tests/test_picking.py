@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import random
 import time
 from collections import Counter, defaultdict
@@ -437,6 +438,74 @@ def test_orders_over_several_carts_need_orders_over_several_totes(hw: DistanceOr
     assert [v.field for v in error.value.violations] == ["cart.orders_may_span_carts"]
     spanning = dataclasses.replace(wave, cart=dataclasses.replace(cart, orders_may_span_totes=True))
     check_plan(hw, spanning, plan(hw, spanning, time_limit_s=0.2))
+
+
+def test_the_lateness_penalty_matches_a_plain_schedule() -> None:
+    """Random batches of orders (some split into parts, some without a pick-by time) on
+    random pickers: the penalty, and the penalty the local search weighs for a move or swap
+    without making it, equal a plain earliest-due-date schedule's, each order late once by
+    its last part."""
+    from picking.batching import Batcher, Item
+    from picking.model import Load
+
+    def cost(locs: frozenset[int]) -> int:
+        return 1000 * (10 + sum(locs)) if locs else 0
+
+    def plain(items: list[Item], batches: list[list[int]], timing: Timing) -> int:
+        rows = []
+        for b, members in enumerate(batches):
+            dues = [d for i in members if (d := items[i].due_s) is not None]
+            walk = cost(frozenset().union(*(items[i].locs for i in members))) / 1000
+            work = walk / timing.walk_speed_m_s + sum(items[i].picks for i in members) * 10.0
+            rows.append((min(dues, default=math.inf), b, work))
+        free, done_by = [0.0] * timing.pickers, dict[int, float]()
+        for _, b, work in sorted(rows):
+            free.sort()
+            free[0] += work
+            for i in batches[b]:
+                key = items[i].order if items[i].order >= 0 else -1 - i
+                done_by[key] = max(done_by.get(key, 0.0), free[0])
+        late = 0.0
+        for i, item in enumerate(items):
+            key = item.order if item.order >= 0 else -1 - i
+            if item.due_s is not None and key in done_by:
+                late += max(0.0, done_by.pop(key) - item.due_s)
+        return round(late * timing.lateness_penalty_m_per_s * 1000)
+
+    rng = random.Random(11)
+    for _ in range(40):
+        n = rng.randint(2, 14)
+        items = [
+            Item(
+                Load(units=1, orders=1),
+                frozenset({rng.randrange(30)}),
+                (0.0, 0.0),
+                due_s=rng.choice([None, rng.uniform(0, 300)]),
+                picks=rng.randint(1, 4),
+                order=rng.choice([-1, -1, 0, 1]),
+            )
+            for _ in range(n)
+        ]
+        # Parts of one order share its pick-by time.
+        dues = {k: rng.choice([None, rng.uniform(0, 300)]) for k in (0, 1)}
+        items = [dataclasses.replace(x, due_s=dues[x.order]) if x.order >= 0 else x for x in items]
+        timing = Timing(pickers=rng.randint(1, 3), walk_speed_m_s=rng.choice([0.5, 1.0]),
+                        lateness_penalty_m_per_s=rng.choice([0.5, 2.0]))  # fmt: skip
+        batcher = Batcher(items, Cart(capacity_units=100), cost, timing=timing)
+        labels = [rng.randrange(4) for _ in items]
+        batches = [[i for i in range(n) if labels[i] == b] for b in range(4)]
+        batches = [b for b in batches if b]
+        assert batcher.penalty_of(batches) == plain(items, batches, timing)
+        state = batcher._rebuild(batches)
+        i, j = rng.sample(range(n), 2)
+        a, b = state.where[i], state.where[j]
+        moves = [(i, b), (j, a)] if rng.random() < 0.5 else [(i, b)]
+        after = [[x for x in m if x not in dict(moves)] for m in batches]
+        for x, target in moves:
+            after[target].append(x)
+        weighed = batcher._penalty_after(state, moves)
+        assert weighed == plain(items, [m for m in after if m], timing)
+        assert state.copy_assignment() == [sorted(m) for m in batches]  # left as it was
 
 
 def test_pick_by_times_cost_a_penalty_and_are_scheduled_first(hw: DistanceOracle) -> None:
@@ -878,6 +947,84 @@ def test_a_late_column_search_still_hands_over_its_best_plan(
     wave = random_storage_wave(hw, 4, 6, 1000)
     plan_in_time(hw, wave)
     assert offered == [[list(range(6))]]  # the last plan published, all orders on one cart
+
+
+@pytest.fixture
+def two_blocks() -> DistanceOracle:
+    return DistanceOracle(henn_waescher(cross_aisles=3))
+
+
+@pytest.fixture
+def twin_plans(monkeypatch: pytest.MonkeyPatch) -> list[WavePlan | None]:
+    """The plans the twin process (:class:`picking.wave._Twin`) hands back, in order."""
+    import picking.wave as wave_module
+
+    plans: list[WavePlan | None] = []
+    result = wave_module._Twin.result
+
+    def spy(self: object, deadline: float) -> WavePlan | None:
+        got = result(self, deadline)  # type: ignore[arg-type]
+        plans.append(got)
+        return got
+
+    monkeypatch.setattr(wave_module._Twin, "result", spy)
+    return plans
+
+
+def test_where_the_column_search_does_not_apply_a_twin_plans_the_wave_again(
+    two_blocks: DistanceOracle,
+    monkeypatch: pytest.MonkeyPatch,
+    twin_plans: list[WavePlan | None],
+) -> None:
+    """Two blocks: the second process plans the whole wave with another seed, and of the two
+    plans, both valid, the one that walks less comes back."""
+    import picking.wave as wave_module
+
+    mine: list[WavePlan] = []
+    here = wave_module._plan
+
+    def spy(*args: object) -> WavePlan:
+        mine.append(here(*args))  # type: ignore[arg-type]
+        return mine[-1]
+
+    monkeypatch.setattr(wave_module, "_plan", spy)
+    for seed in (6, 8):
+        wave = random_storage_wave(two_blocks, seed, 30, 60)
+        result = plan_in_time(two_blocks, wave)
+        twin = twin_plans[-1]
+        assert twin is not None
+        check_plan(two_blocks, wave, twin)
+        shorter = min((mine[-1], twin), key=lambda p: p.distance_mm)
+        assert result.distance_mm == shorter.distance_mm
+        assert [b.order_ids for b in result.batches] == [b.order_ids for b in shorter.batches]
+    assert len(twin_plans) == len(mine) == 2
+
+
+@pytest.mark.parametrize("failure", ["raises", "is late"])
+def test_a_failing_twin_leaves_the_plan_in_time(
+    two_blocks: DistanceOracle,
+    monkeypatch: pytest.MonkeyPatch,
+    twin_plans: list[WavePlan | None],
+    failure: str,
+) -> None:
+    import picking.wave as wave_module
+
+    original = wave_module.plan
+
+    def twin(*args: object, seed: int = 0, **kwargs: object) -> WavePlan:
+        if seed == 3:  # the twin of seed 1
+            if failure == "raises":
+                raise RuntimeError("the twin failed")
+            time.sleep(60)  # far past the deadline: stopped
+        return original(*args, seed=seed, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wave_module, "plan", twin)
+    wave = random_storage_wave(two_blocks, 7, 20, 60)
+    started = time.monotonic()
+    result = original(two_blocks, wave, time_limit_s=1.0, seed=1, processes=2)
+    assert time.monotonic() - started < 1.0 + 0.5
+    check_plan(two_blocks, wave, result)
+    assert twin_plans == [None]
 
 
 def test_no_column_search_where_the_sweep_cannot_price(hw: DistanceOracle) -> None:
