@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.picking_bench
 	$(BIN)/python -m benchmarks.pricing_bench
 	$(BIN)/python -m benchmarks.split_bench
+	$(BIN)/python -m benchmarks.twin_bench
+	$(BIN)/python -m benchmarks.lateness_bench
 	$(BIN)/python -m benchmarks.allocation_bench
 	$(BIN)/python -m benchmarks.replan_bench
 

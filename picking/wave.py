@@ -22,7 +22,12 @@
    plan known comes within 1.9 % of the bound at 48), and 0.07-1.18 % above the best plan known
    of each wave. With smaller carts it evens out set
    partitioning's runs: on Muter-Oencan's wave at 24 items 2,690-2,700 m in nine runs, where
-   set partitioning alone ended 2,689-2,767 m.
+   set partitioning alone ended 2,689-2,767 m. Elsewhere (more blocks, graph layouts, pick-by
+   times, carts limited otherwise than in units) the forked process plans the whole wave
+   again, bins and routes included, with another seed (:class:`_Twin`), and the better plan is
+   returned: a median 0.67 % shorter on two blocks and 0.51 % on an irregular graph layout,
+   0.04 % with pick-by times on one block, where the search converges in the time
+   (``benchmarks/results/twin.md``).
 3. **Bin selection**: with the batches known, every line of a SKU held in several bins tries each
    other bin with enough units left in the wave, and keeps the one that shortens its batch's
    route most, so a line is picked from the bin closest to the rest of its cart; batching then

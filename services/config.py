@@ -60,7 +60,8 @@ class Settings:
         Processes one wave plan may use: with 2, waves on one-block layouts also go to column
         generation in a second process forked from the solver process (see
         :func:`picking.wave.plan`), which shortens plans of large carts and evens out runs
-        with small ones; 1 where many waves are planned at once on few cores. Only with
+        with small ones, and other waves are planned a second time there with another seed,
+        the better plan kept; 1 where many waves are planned at once on few cores. Only with
         ``workers`` > 0 (a server's handler threads never fork).
     grace_period_s
         How long shutdown waits for in-flight calls.
