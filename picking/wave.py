@@ -289,7 +289,7 @@ def plan(
     coster = RouteCoster(oracle, start, end)
     columns_apply = _columns_apply(oracle, wave, coster)
     twin = None
-    if processes > 1 and max_iterations is None and not columns_apply:
+    if processes > 1 and max_iterations is None and len(wave.orders) > 1 and not columns_apply:
         twin_deadline = final_deadline - COLUMN_SEARCH_MARGIN_SHARE * time_limit_s
         twin = _Twin.start(oracle, wave, seed + 2, with_path, twin_deadline)
     other = None
