@@ -508,6 +508,65 @@ def test_the_lateness_penalty_matches_a_plain_schedule() -> None:
         assert state.copy_assignment() == [sorted(m) for m in batches]  # left as it was
 
 
+def test_local_search_with_pick_by_times_leaves_no_improving_move_or_swap() -> None:
+    """Exact (monotone) prices and pick-by times: moves and swaps are ruled out by bounds on
+    the walk and on how far the penalty can fall; at the local optimum, no relocation or swap
+    of one order makes walk plus penalty shorter (checked by trying every one)."""
+    from picking.batching import Batcher, Item
+    from picking.model import Load
+
+    class Span:
+        """A cart walks out to its farthest bin and back: more bins never cost less."""
+
+        exact = True
+
+        def __call__(self, locs: frozenset[int]) -> int:
+            return 2000 * max(locs) + 5000 if locs else 0
+
+    rng = random.Random(12)
+    for _ in range(15):
+        n = rng.randint(6, 14)
+        items = [
+            Item(
+                Load(units=rng.randint(1, 4), orders=1),
+                frozenset(rng.sample(range(60), rng.randint(1, 3))),
+                (rng.uniform(0, 10), 0.0),
+                due_s=rng.choice([None, rng.uniform(100, 900)]),
+                picks=rng.randint(1, 3),
+            )
+            for _ in range(n)
+        ]
+        batcher = Batcher(items, Cart(capacity_units=9), Span(), timing=Timing(pickers=2))
+        assert batcher.monotone and batcher.has_due
+        state = batcher._rebuild([[i] for i in range(n)])
+        batcher._local_search(state, math.inf)
+        plan_ = state.copy_assignment()
+        assert len(plan_) <= 6  # every cart is a candidate for every order
+        best = batcher.objective(batcher._rebuild(plan_))
+
+        units = [x.load.units for x in items]
+
+        def fits(members: list[int], units: list[int] = units) -> bool:
+            return sum(units[i] for i in members) <= 9
+
+        for a, cart in enumerate(plan_):
+            for i in cart:
+                for b, other in enumerate(plan_):
+                    if b == a:
+                        continue
+                    moved = [list(c) for c in plan_]
+                    moved[a].remove(i)
+                    moved[b].append(i)
+                    if fits(moved[b]):
+                        assert batcher.objective(batcher._rebuild([c for c in moved if c])) >= best
+                    for j in other:
+                        swapped = [list(c) for c in plan_]
+                        swapped[a][swapped[a].index(i)] = j
+                        swapped[b][swapped[b].index(j)] = i
+                        if fits(swapped[a]) and fits(swapped[b]):
+                            assert batcher.objective(batcher._rebuild(swapped)) >= best
+
+
 def test_pick_by_times_cost_a_penalty_and_are_scheduled_first(hw: DistanceOracle) -> None:
     """With one picker, the order due soonest goes out in the first cart."""
     rng = random.Random(5)
