@@ -403,7 +403,21 @@ def _plan(
     )
 
 
-class _Helper:
+class _Forked:
+    """A search running in a forked process."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        self.process = process
+
+    def stop(self) -> None:
+        """End the process (killed if still running); idempotent."""
+        self.process.join(0.1)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+class _Helper(_Forked):
     """A plan computed in a forked process. The process writes every plan better than the
     last into shared memory (the cart of each order), so that the best plan found so far can
     be read when the process is late, and exits when its search is done."""
@@ -411,7 +425,8 @@ class _Helper:
     def __init__(
         self, process: multiprocessing.process.BaseProcess, shared: SynchronizedArray[int]
     ) -> None:
-        self.process, self.shared = process, shared
+        super().__init__(process)
+        self.shared = shared
 
     def result(self, deadline: float) -> list[list[int]] | None:
         """The helper's best plan, waiting until ``deadline`` at most for its search to end
@@ -434,13 +449,6 @@ class _Helper:
             batches.setdefault(cart, []).append(order)
         return [batches[cart] for cart in sorted(batches)]
 
-    def stop(self) -> None:
-        """End the process (killed if still running); idempotent."""
-        self.process.join(0.1)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-
 
 def _columns_apply(oracle: DistanceOracle, wave: Wave, coster: RouteCoster) -> bool:
     """Whether :func:`picking.columns.search` can plan the wave: exact one-block prices of a
@@ -459,12 +467,13 @@ def _columns_apply(oracle: DistanceOracle, wave: Wave, coster: RouteCoster) -> b
     )
 
 
-class _Twin:
+class _Twin(_Forked):
     """The whole plan of the wave (bins, batches, routes) with another seed, made in a forked
     process and sent back when done; used where the column search does not apply."""
 
     def __init__(self, process: multiprocessing.process.BaseProcess, inbox: Connection) -> None:
-        self.process, self.inbox = process, inbox
+        super().__init__(process)
+        self.inbox = inbox
 
     @classmethod
     def start(
@@ -506,10 +515,7 @@ class _Twin:
 
     def stop(self) -> None:
         """End the process (killed if still running) and close the pipe; idempotent."""
-        self.process.join(0.1)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+        super().stop()
         self.inbox.close()
 
 
