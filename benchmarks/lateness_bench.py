@@ -46,6 +46,7 @@ from picking import batching
 from picking import wave as wave_module
 from picking.batching import Batcher, _State
 from picking.model import Timing, Wave
+from picking.wave import WavePlan
 from routing.oracle import DistanceOracle
 
 RESULTS = Path(__file__).parent / "results" / "lateness.md"
@@ -108,6 +109,11 @@ class Row:
     m: float
 
 
+def cost_m(result: WavePlan) -> float:
+    """Walk plus lateness penalty, in metres."""
+    return (result.distance_mm + result.lateness_penalty_mm) / 1000
+
+
 def with_dues(wave: Wave, rng: random.Random, window_min: tuple[int, int], pickers: int) -> Wave:
     low, high = window_min
     orders = tuple(replace(o, pick_by_s=60.0 * rng.uniform(low, high)) for o in wave.orders)
@@ -139,9 +145,9 @@ def measure(
                     k + 1,
                     seed,
                     base.iterations,
-                    (base.distance_mm + base.lateness_penalty_mm) / 1000,
+                    cost_m(base),
                     mine.iterations,
-                    (mine.distance_mm + mine.lateness_penalty_mm) / 1000,
+                    cost_m(mine),
                 )
             )
             print(rows[-1], flush=True)

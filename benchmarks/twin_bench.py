@@ -31,13 +31,14 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.lateness_bench import cost_m, with_dues
 from benchmarks.layouts import henn_waescher, irregular_hall
 from benchmarks.picking_bench import multi_bin_wave, multi_block, random_storage_wave
-from picking.model import Timing, Wave
-from picking.wave import WavePlan, plan
+from picking.model import Wave
+from picking.wave import plan
 from routing.oracle import DistanceOracle
 
 RESULTS = Path(__file__).parent / "results" / "twin.md"
@@ -56,16 +57,9 @@ class Row:
     one_iterations: int
 
 
-def cost_m(result: WavePlan) -> float:
-    """Walk plus lateness penalty, in metres."""
-    return (result.distance_mm + result.lateness_penalty_mm) / 1000
-
-
 def due_wave(oracle: DistanceOracle, rng: random.Random) -> Wave:
     """Henn-Waescher random storage, every order due 30-120 minutes in, eight pickers."""
-    wave = random_storage_wave(oracle, rng, 100, (5, 25), 45)
-    orders = tuple(replace(o, pick_by_s=rng.uniform(1800.0, 7200.0)) for o in wave.orders)
-    return replace(wave, orders=orders, timing=Timing(pickers=8))
+    return with_dues(random_storage_wave(oracle, rng, 100, (5, 25), 45), rng, (30, 120), 8)
 
 
 def measure(
