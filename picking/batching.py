@@ -117,9 +117,10 @@ from picking.pricing import KeyedPrices
 
 #: Batches (by centroid) each order considers in local search and reinsertion, for moves and
 #: for swaps with each of their orders, where prices are fast (``cost.fast``: the one-block
-#: DP): at most ``CANDIDATE_BATCHES`` and at most as many as hold ``SWAP_PARTNERS`` orders on
-#: average, but at least ``CANDIDATE_BATCHES_SLOW_PRICES``, which is the number where prices
-#: take milliseconds (more cross aisles, graph layouts). Measured with the local search alone
+#: DP, and two blocks priced many at once): at most ``CANDIDATE_BATCHES`` and at most as many
+#: as hold ``SWAP_PARTNERS`` orders on average, but at least ``CANDIDATE_BATCHES_SLOW_PRICES``,
+#: which is the number where prices take milliseconds (more cross aisles, graph layouts).
+#: Measured with the local search alone
 #: (9 s, six to eight seeds, median) on the 100-order benchmark waves: 12 against 6 walked
 #: 1.3 % less at Henn-Waescher's 60 items and 0.3 % at 75, 1.9 % at Muter-Oencan's 24 items
 #: and 1.2 % at 36 (16 no less than 12); a cart's centroid says little about which carts an
@@ -129,7 +130,8 @@ from picking.pricing import KeyedPrices
 #: 1,981.8 m against 1,995.6 m at 36 items, 10,671 m against 10,693 m at Henn-Waescher's 75.
 #: Where prices take milliseconds the local search does not finish in the time, and 12 walked
 #: further: 0.4 % and 2.7 % on the 1,000-order wave of 100,000 bins (two runs of 50 s), 2.2 %
-#: on the two-block wave of 100 orders (median of three).
+#: on the two-block wave of 100 orders (median of three) while its prices came one at a time
+#: (see ``benchmarks/results/bulk.md`` for two blocks since).
 CANDIDATE_BATCHES = 12
 SWAP_PARTNERS = 70
 CANDIDATE_BATCHES_SLOW_PRICES = 6
@@ -140,9 +142,10 @@ CANDIDATE_BATCHES_SLOW_PRICES = 6
 #: shorter, with a third fewer iterations), at 36 items 2,004.4 m against 2,007.6 m,
 #: Henn-Waescher's at 60 items 11,794 m against 11,851 m and at 75 items 10,765 m against
 #: 10,795 m. Not where prices take milliseconds: on the benchmark's two-block wave of 100
-#: orders (the whole planner, 10 s, seeds 1-8) ejection cut the iterations to a third
-#: (16-36 against 43-117) and the plans came out 1.0 % longer (median 16,412 m against
-#: 16,248 m).
+#: orders (the whole planner, 10 s, seeds 1-8), while its prices came one at a time, ejection
+#: cut the iterations to a third (16-36 against 43-117) and the plans came out 1.0 % longer
+#: (median 16,412 m against 16,248 m). Priced many at once, two blocks weigh ejections and
+#: twelve carts an order (``benchmarks.bulk_bench``: *bulk* against *bulk, narrow*).
 EJECTION = True
 #: Whether, with pick-by times, local search rules moves out by what their walk alone adds
 #: against the most the penalty can fall (all of it), before working out their schedule (and,
@@ -609,6 +612,7 @@ class Batcher:
         short leaves out the least promising ones.
         """
         state = _State(self.items, self.keys, self.price)
+        self.price.prefetch(self.keys)
         for i in range(len(self.items)):
             state.add(state.new_batch(), i)
         pairs = []
@@ -617,6 +621,11 @@ class Batcher:
         for rank in range(width):
             if time.monotonic() >= deadline:
                 break
+            self.price.prefetch(
+                self.keys[i] | self.keys[near[rank]]
+                for i, near in enumerate(self.neighbours)
+                if rank < len(near)
+            )
             for i, near in enumerate(self.neighbours):
                 if rank >= len(near):
                     continue
@@ -674,6 +683,7 @@ class Batcher:
             state.keys[current] |= self.keys[i]
             state.sums[current][0] += self.items[i].point[0]
             state.sums[current][1] += self.items[i].point[1]
+        self.price.prefetch(state.keys)
         for b in range(len(state.members)):
             state.costs[b] = self.price(state.keys[b])
         return state
@@ -720,6 +730,9 @@ class Batcher:
         """Apply the best improving relocation or swap of item ``i``; the batches it touched."""
         a = state.where[i]
         item, keys = self.items[i], self.keys
+        candidates = self._candidates(state, i)
+        if self.price.bulk:
+            self.price.prefetch(self._move_keys(state, i, candidates))
         without_i, cost_without_i = state.without(a, i)
         gain_out = state.costs[a] - cost_without_i
         # A move can lower the penalty by base_penalty at most: one whose walk alone rises by
@@ -737,7 +750,7 @@ class Batcher:
             return walk + self._penalty_after(state, moves) - base_penalty
 
         sinks = self._sinks(state, a)
-        for b in self._candidates(state, i):
+        for b in candidates:
             # Prices never fall as bins are added, so moving i saves at most gain_out.
             if self._fits(state.loads[b], item.load) and not (
                 prune and -gain_out - base_penalty >= best_delta
@@ -787,6 +800,32 @@ class Batcher:
             state.add(a if ejected_to is None else ejected_to, partner)
         state.add(target, i)
         return (a, target) if ejected_to is None else (a, target, ejected_to)
+
+    def _move_keys(self, state: _State, i: int, candidates: list[int]) -> list[int]:
+        """The batches :meth:`_best_move` may price for item ``i``'s moves and swaps over
+        ``candidates`` (all of them: the bounds that spare some depend on the prices)."""
+        a = state.where[i]
+        item, keys = self.items[i], self.keys
+        without_i = state.key_without(a, i)
+        out = [without_i] if len(state.members[a]) > 1 else []
+        sinks = self._sinks(state, a)
+        for b in candidates:
+            if self._fits(state.loads[b], item.load):
+                out.append(state.key_with(b, i))
+            for j in state.members[b]:
+                other = self.items[j]
+                if not self._fits(state.loads[b], item.load, other.load):
+                    continue
+                without_j = state.key_without(b, j)
+                out += (without_j, without_j | keys[i])
+                if self._fits(state.loads[a], other.load, item.load):
+                    out.append(without_i | keys[j])
+                out += (
+                    state.key_with(s, j)
+                    for s in sinks
+                    if s != b and self._fits(state.loads[s], other.load)
+                )
+        return out
 
     def _sinks(self, state: _State, a: int) -> list[int]:
         """Carts other than ``a`` with room for the smallest order, where an order that makes
@@ -878,6 +917,9 @@ class Batcher:
                     key=lambda b: abs(state.centroid(b)[0] - x) + abs(state.centroid(b)[1] - y),
                 )
             best: tuple[int, int, int | None] | None = None
+            self.price.prefetch(
+                state.key_with(b, i) for b in near if self._fits(state.loads[b], item.load)
+            )
             for b in near:
                 if self._fits(state.loads[b], item.load):
                     delta = self.price(state.key_with(b, i)) - state.costs[b]
@@ -949,12 +991,22 @@ class Batcher:
         pending = list(pending)
         while pending:
             pick: tuple[float, int, int, int] | None = None  # (-regret, delta, item, batch)
-            for i in pending:
-                item = self.items[i]
-                options = sorted(
-                    (self.price(state.key_with(b, i)) - state.costs[b], b)
+            room = {
+                i: [
+                    b
                     for b in self._candidates(state, i)
-                    if self._fits(state.loads[b], item.load)
+                    if self._fits(state.loads[b], self.items[i].load)
+                ]
+                for i in pending
+            }
+            if self.price.bulk:
+                self.price.prefetch(
+                    [self.keys[i] for i in pending]
+                    + [state.key_with(b, i) for i, near in room.items() for b in near]
+                )
+            for i in pending:
+                options = sorted(
+                    (self.price(state.key_with(b, i)) - state.costs[b], b) for b in room[i]
                 )
                 alone = self.price(self.keys[i])
                 if not options or alone < options[0][0]:

@@ -161,10 +161,23 @@ class Partitioner:
         self.n = len(items)
         self.fewest = fewest_carts
         self._units_only = cart == Cart(capacity_units=cart.capacity_units)
+        #: Prices of many carts at once, where they come faster so (see
+        #: :meth:`picking.pricing.RouteCoster.many`).
+        self._many: Callable[[list[frozenset[int]]], list[int]] | None = (
+            getattr(cost, "many", None) if getattr(cost, "bulk", False) else None
+        )
 
     def price(self, members: Sequence[int]) -> int:
         """Route length (mm) of a cart holding ``members``."""
-        return self.cost(frozenset().union(*(self.items[i].locs for i in members)))
+        return self.cost(self._locations(members))
+
+    def prefetch(self, carts: Sequence[Sequence[int]]) -> None:
+        """Price ``carts`` together ahead of :meth:`price`, where prices come in bulk."""
+        if self._many is not None and len(carts) > 1:
+            self._many([self._locations(members) for members in carts])
+
+    def _locations(self, members: Sequence[int]) -> frozenset[int]:
+        return frozenset().union(*(self.items[i].locs for i in members))
 
     def fits(self, members: Sequence[int]) -> bool:
         """Whether ``members`` fit on one cart together."""
@@ -259,21 +272,29 @@ class Partitioner:
                 # pool is sorted by dual, and its rest is skipped once that cannot win.
                 bases = [(members, gain, cost)]
                 if len(members) > 1:
-                    for m in members:
-                        rest = [i for i in members if i != m]
+                    rests = [[i for i in members if i != m] for m in members]
+                    self.prefetch(rests)
+                    for m, rest in zip(members, rests, strict=True):
                         c_rest = self.price(rest)
                         bases.append((rest, gain - dual[m] - c_rest + cost, c_rest))
                 step = _Step(gain + 1e-6, slack, keep)
                 for b, (base, base_gain, base_cost) in enumerate(bases):
                     if b:
                         step.weigh(base, base_gain, base_cost)
+                    trials = []
                     for j in pool:
                         if base_gain + dual[j] <= step.bar():
                             break
                         trial = [*base, j]
                         if self.fits(trial):
-                            c = self.price(trial)
-                            step.weigh(trial, base_gain + dual[j] - c + base_cost, c)
+                            trials.append((j, trial))
+                    # Priced together: those the bar, as it rises below, leaves out as well.
+                    self.prefetch([trial for _, trial in trials])
+                    for j, trial in trials:
+                        if base_gain + dual[j] <= step.bar():
+                            break
+                        c = self.price(trial)
+                        step.weigh(trial, base_gain + dual[j] - c + base_cost, c)
                 if step.best is None:
                     break
                 gain, members, cost = step.gain, step.best, step.cost

@@ -4,7 +4,11 @@ Batching and bin selection ask for the same bin sets again and again (a move tri
 from the other side), so every answer is cached by the set of bin locations. On rectangular
 layouts with up to three cross aisles the price is exact: in one block Ratliff and Rosenthal's DP
 (:mod:`routing.single_block`, 0.02-0.07 ms a batch), in two the column DP of
-:mod:`routing.ladder` (3 ms for 30 picks). With more cross aisles that DP takes 70-400 ms
+:mod:`routing.ladder` run on many batches at once (:mod:`routing.many_routes`): batching asks
+for the batches an order's moves may need together (:meth:`KeyedPrices.prefetch`), about
+0.05 ms each in requests of 32 and 0.2 ms for one alone, against 1.1 ms for
+:func:`routing.ladder.route_length` (``benchmarks/results/bulk.md``), so two blocks get the
+search settings of fast prices too. With more cross aisles that DP takes 70-400 ms
 for 10-30 picks (5 cross aisles, 100 aisles), far too slow to price thousands of candidate
 batches, so there, as on graph layouts, the price is Held-Karp for short lists and a short local
 search beyond (one kick). On rectangular layouts that search follows one trajectory, from the
@@ -31,11 +35,17 @@ from collections.abc import Callable, Iterable
 
 from routing import tsp
 from routing.ladder import route_length
+from routing.many_routes import MAX_CROSS_AISLES as MANY_MAX_CROSS_AISLES
+from routing.many_routes import ManyRoutes
 from routing.oracle import DistanceOracle
 from routing.single_block import SingleBlockPricer
 
 #: Cross aisles up to which rectangular layouts are priced by the exact column DP.
 EXACT_LADDER_MAX_CROSS_AISLES = 3
+#: Whether two-block layouts price batches with :class:`routing.many_routes.ManyRoutes`, many
+#: at a time where batching asks for them together (:meth:`KeyedPrices.prefetch`), instead of
+#: :func:`routing.ladder.route_length` one by one. Measured by ``benchmarks.bulk_bench``.
+MANY_ROUTES = True
 #: Bins up to which the other prices are exact (Held-Karp).
 EXACT_GRAPH_BINS = 11
 #: Local-search rounds spent on a graph-layout price beyond that.
@@ -57,11 +67,17 @@ class KeyedPrices:
     block.
     """
 
-    def __init__(self, cost: Callable[[frozenset[int]], int]) -> None:
-        self._cost = cost
+    def __init__(
+        self,
+        cost: Callable[[frozenset[int]], int],
+        many: Callable[[list[frozenset[int]]], list[int]] | None = None,
+    ) -> None:
+        self._cost, self._many = cost, many
         self._bit: dict[int, int] = {}
         self._locations: list[int] = []
         self._cache: dict[int, int] = {}
+        #: Whether :meth:`prefetch` prices keys together (faster than one by one).
+        self.bulk = many is not None
 
     def key(self, locs: Iterable[int]) -> int:
         """The key of a batch through ``locs``."""
@@ -81,13 +97,27 @@ class KeyedPrices:
             cost = self._cache[key] = self._price(key)
         return cost
 
+    def prefetch(self, keys: Iterable[int]) -> None:
+        """Price every key of ``keys`` not priced yet, all together, where prices come in
+        bulk (:attr:`bulk`); otherwise leave them to be priced when asked for."""
+        if self._many is None:
+            return
+        cache = self._cache
+        missing = list({key for key in keys if key not in cache})
+        if missing:
+            costs = self._many([self._locations_of(key) for key in missing])
+            cache.update(zip(missing, costs, strict=True))
+
     def _price(self, key: int) -> int:
+        return self._cost(self._locations_of(key))
+
+    def _locations_of(self, key: int) -> frozenset[int]:
         locations = []
         while key:
             low = key & -key
             locations.append(self._locations[low.bit_length() - 1])
             key ^= low
-        return self._cost(frozenset(locations))
+        return frozenset(locations)
 
 
 class _MaskPrices(KeyedPrices):
@@ -116,11 +146,12 @@ class RouteCoster:
         fast = rect is not None and rect.ladder.n_cross_aisles <= EXACT_LADDER_MAX_CROSS_AISLES
         self.rect = rect if fast else None
         self._trajectories = RECTANGULAR_SEARCH_TRAJECTORIES if rect is not None else None
-        #: Whether prices are exact and take about a millisecond (the column DP).
+        #: Whether prices are exact (the column DP).
         self.exact = self.rect is not None
         self._cache: dict[frozenset[int], int] = {frozenset(): int(oracle.distance(start, end))}
         self.evaluations = 0
         self._single_block: SingleBlockPricer | None = None
+        self._many: ManyRoutes | None = None
         if self.rect is not None:
             n = oracle.n_bins
             self._start_point = (
@@ -136,8 +167,19 @@ class RouteCoster:
                     self._start_point,
                     self._end_point,
                 )
-        #: Whether prices take tens of microseconds (one block), not milliseconds.
-        self.fast = self._single_block is not None
+            elif MANY_ROUTES and self.rect.ladder.n_cross_aisles <= MANY_MAX_CROSS_AISLES:
+                self._many = ManyRoutes(
+                    self.rect.ladder,
+                    self.rect.bin_aisle,
+                    self.rect.bin_y_mm,
+                    self._start_point,
+                    self._end_point,
+                )
+        #: Whether :meth:`many` prices sets together, faster than one by one (two blocks).
+        self.bulk = self._many is not None
+        #: Whether prices take tens of microseconds, not milliseconds: one block, and two
+        #: blocks where batches are priced together (:meth:`many`).
+        self.fast = self._single_block is not None or self._many is not None
         self._keyed: KeyedPrices | None = None
 
     def keyed(self) -> KeyedPrices:
@@ -147,7 +189,7 @@ class RouteCoster:
             if pricer is not None and pricer.masks:
                 self._keyed = _MaskPrices(self, pricer)
             else:
-                self._keyed = KeyedPrices(self)
+                self._keyed = KeyedPrices(self, self.many if self.bulk else None)
         return self._keyed
 
     def __call__(self, locs: Iterable[int]) -> int:
@@ -158,10 +200,23 @@ class RouteCoster:
             self._cache[key] = cost
         return cost
 
+    def many(self, sets: list[frozenset[int]]) -> list[int]:
+        """The prices of ``sets``, those not remembered priced together where the layout
+        allows (:attr:`bulk`: two blocks, :class:`routing.many_routes.ManyRoutes`), else one
+        by one."""
+        cache = self._cache
+        missing = [key for key in dict.fromkeys(sets) if key not in cache]
+        if self._many is not None and len(missing) > 1:
+            self.evaluations += len(missing)
+            cache.update(zip(missing, self._many.lengths(missing), strict=True))
+        return [self(key) for key in sets]
+
     def _solve(self, locs: frozenset[int]) -> int:
         self.evaluations += 1
         if self._single_block is not None:
             return self._single_block.length(locs)
+        if self._many is not None:
+            return self._many.lengths([locs])[0]
         ordered = sorted(locs)
         rect = self.rect
         if rect is not None:

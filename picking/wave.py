@@ -798,9 +798,9 @@ def _reselect_bins(
                 near = [coster.start, *others]
                 to_cart = oracle.matrix([*choices, *near])[: len(choices), len(choices) :]
                 choices = [choices[int(np.argmin(to_cart.min(axis=1)))]]
-            best_loc, best_cost = current, coster(others | {current})
-            for loc in choices:
-                cost = coster(others | {loc})
+            prices = coster.many([others | {loc} for loc in (current, *choices)])
+            best_loc, best_cost = current, prices[0]
+            for loc, cost in zip(choices, prices[1:], strict=True):
                 if cost < best_cost:
                     best_loc, best_cost = loc, cost
             if best_loc != current:

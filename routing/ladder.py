@@ -216,13 +216,18 @@ _FROM_TOP = (0, 2, False)
 _GAP = (2, 2, False)
 
 # Option lists per sub-aisle kind: 0 no sub-aisle, 1 sub-aisle without picks, 2 one distinct pick
-# point, 3 two or more (so an inner largest gap exists).
+# point, 3 two or more (so an inner largest gap exists), 4 every option, those a pick set rules
+# out priced out of reach by the caller (:mod:`routing.many_routes`, which shares the steps
+# between pick sets).
 _OPTIONS: tuple[tuple[tuple[int, int, bool], ...], ...] = (
     (_NONE,),
     (_NONE, _SINGLE, _DOUBLE),
     (_SINGLE, _DOUBLE, _FROM_BOTTOM, _FROM_TOP),
     (_SINGLE, _DOUBLE, _FROM_BOTTOM, _FROM_TOP, _GAP),
+    (_NONE, _SINGLE, _DOUBLE, _FROM_BOTTOM, _FROM_TOP, _GAP),
 )
+#: The kind whose sub-aisle is offered every option.
+ANY_KIND = 4
 
 _State = int
 # (successor, or -1 for a finished route; decision code = option index * 3 + right multiplicity;

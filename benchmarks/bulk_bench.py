@@ -1,0 +1,205 @@
+"""Two-block pricing benchmark: batches priced many at once, or one by one.
+
+Run ``python -m benchmarks.bulk_bench``; it rewrites ``benchmarks/results/bulk.md``.
+
+On two blocks (three cross aisles) a batch's price is the exact column DP. Before
+:mod:`routing.many_routes`, batching priced every batch alone with
+:func:`routing.ladder.route_length` (a plug DP over dictionaries of states, about a
+millisecond a batch), so the local search made a few dozen iterations in 10 s and used the
+narrow settings kept for slow prices (six carts weighed per order, no ejection).
+:class:`routing.many_routes.ManyRoutes` runs the same DP on many bin sets together as numpy
+operations over shared steps, and batching asks for the batches an order's moves may need
+together (:meth:`picking.pricing.KeyedPrices.prefetch`).
+
+* *Prices*: 256 random sets of 20-35 bins on the two-block warehouse of
+  ``benchmarks.picking_bench`` (20 aisles, 30 cells a face and block), priced by
+  ``route_length`` one by one and by ``ManyRoutes`` in requests of 1 to 128 sets; every
+  length is checked equal; medians of three passes.
+* *Plans*: the two-block waves of ``benchmarks.twin_bench`` (100 orders of 3-15 lines over
+  2,000 SKUs in 1-3 bins each, carts of 40 units), one process, 10 s, the same seed, with
+  prices one by one and the slow-price settings (*one by one*: the planner before), with
+  prices in bulk and the same settings (*bulk, narrow*), and with prices in bulk and the
+  settings of fast prices, twelve carts weighed per order and ejection (*bulk*: the planner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.picking_bench import multi_bin_wave, multi_block
+from picking import pricing
+from picking.wave import plan
+from routing.ladder import route_length
+from routing.many_routes import ManyRoutes
+from routing.oracle import DistanceOracle
+
+RESULTS = Path(__file__).parent / "results" / "bulk.md"
+TIME_LIMIT_S = 10.0
+WAVES = 2
+SEEDS = (1, 2, 3)
+SETS = 256
+REQUEST_SIZES = (1, 8, 32, 128)
+KINDS = ("one by one", "bulk, narrow", "bulk")
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    request: int  # sets per request; 0: route_length one by one
+    us_per_set: float
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    wave: int
+    seed: int
+    metres: dict[str, float]
+    iterations: dict[str, int]
+
+
+@contextmanager
+def pricing_kind(kind: str) -> Iterator[None]:
+    """Plan with prices one by one (``MANY_ROUTES`` off), in bulk with the slow-price search
+    settings, or in bulk as the planner does."""
+    init = pricing.RouteCoster.__init__
+    many = pricing.MANY_ROUTES
+
+    def narrow(self: pricing.RouteCoster, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        self.fast = False
+
+    pricing.MANY_ROUTES = kind != "one by one"
+    if kind == "bulk, narrow":
+        pricing.RouteCoster.__init__ = narrow  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        pricing.MANY_ROUTES = many
+        pricing.RouteCoster.__init__ = init  # type: ignore[method-assign]
+
+
+def measure_prices(oracle: DistanceOracle, rng: random.Random) -> list[PriceRow]:
+    rect = oracle.rectangular
+    assert rect is not None
+    depot = oracle.depot_location(oracle.depot_ids[0]) - oracle.n_bins
+    point = (rect.depot_cross[depot], rect.depot_x_mm[depot])
+    bins = range(oracle.n_bins)
+    sets = [sorted(rng.sample(bins, rng.randint(20, 35))) for _ in range(SETS)]
+    many = ManyRoutes(rect.ladder, rect.bin_aisle, rect.bin_y_mm, point, point)
+
+    def one_by_one() -> list[int]:
+        out = []
+        for s in sets:
+            solved = route_length(
+                rect.ladder, [rect.bin_aisle[x] for x in s], [rect.bin_y_mm[x] for x in s],
+                point, point,
+            )  # fmt: skip
+            assert solved is not None
+            out.append(solved[0])
+        return out
+
+    def in_requests(size: int) -> list[int]:
+        return [n for k in range(0, SETS, size) for n in many.lengths(sets[k : k + size])]
+
+    expected = one_by_one()
+    rows = []
+    for size in (0, *REQUEST_SIZES):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            got = one_by_one() if size == 0 else in_requests(size)
+            times.append(time.perf_counter() - started)
+            assert got == expected, "ManyRoutes disagrees with route_length"
+        rows.append(PriceRow(size, 1e6 * statistics.median(times) / SETS))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def measure_plans(oracle: DistanceOracle, rng: random.Random, waves: int) -> list[PlanRow]:
+    rows = []
+    for k in range(waves):
+        wave = multi_bin_wave(oracle, rng, 100, 40)
+        for seed in SEEDS:
+            metres: dict[str, float] = {}
+            iterations: dict[str, int] = {}
+            for kind in KINDS:
+                with pricing_kind(kind):
+                    made = plan(oracle, wave, time_limit_s=TIME_LIMIT_S, seed=seed, processes=1)
+                metres[kind], iterations[kind] = made.distance_mm / 1000, made.iterations
+            rows.append(PlanRow(k + 1, seed, metres, iterations))
+            print(rows[-1], flush=True)
+    return rows
+
+
+def write(path: Path, prices: list[PriceRow], plans: list[PlanRow]) -> None:
+    alone = prices[0].us_per_set
+    lines = [
+        "# Two-block pricing benchmark",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}. Generated by "
+        f"`python -m benchmarks.bulk_bench` on {time.strftime('%Y-%m-%d')}; see the module "
+        "docstring. One run on a shared machine: read the ratios.",
+        "",
+        "## Prices",
+        "",
+        f"{SETS} random sets of 20-35 bins, every length equal to the millimetre; median of "
+        "three passes.",
+        "",
+        "| priced by | sets per request | µs per set | speed-up |",
+        "|---|---|---|---|",
+    ]
+    for r in prices:
+        by = "`route_length`, one by one" if r.request == 0 else "`ManyRoutes`"
+        lines.append(
+            f"| {by} | {r.request or 1} | {r.us_per_set:,.0f} | {alone / r.us_per_set:.1f}x |"
+        )
+    lines += [
+        "",
+        "## Plans",
+        "",
+        f"{TIME_LIMIT_S:g} s a plan, one process, the same seed; metres walked and the "
+        "search's iterations.",
+        "",
+        "| wave | seed | " + " | ".join(f"{k} m | {k} iterations" for k in KINDS) + " |",
+        "|---|---|" + "---|---|" * len(KINDS),
+    ]
+    for p in plans:
+        cells = " | ".join(f"{p.metres[k]:,.1f} | {p.iterations[k]}" for k in KINDS)
+        lines.append(f"| {p.wave} | {p.seed} | {cells} |")
+    lines.append("")
+    base = KINDS[0]
+    for kind in KINDS[1:]:
+        ratio = [p.metres[kind] / p.metres[base] for p in plans]
+        speed = statistics.median(p.iterations[kind] / max(p.iterations[base], 1) for p in plans)
+        lines.append(
+            f"*{kind}* against *{base}*: a median {speed:.1f}x the iterations, plans a median "
+            f"{100 * (1 - statistics.median(ratio)):.2f} % shorter (from "
+            f"{100 * (1 - max(ratio)):.2f} % to {100 * (1 - min(ratio)):.2f} %)."
+        )
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--waves", type=int, default=WAVES, help="two-block waves to plan")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    oracle = DistanceOracle(multi_block())
+    prices = measure_prices(oracle, random.Random(7))
+    plans = measure_plans(oracle, random.Random(2026), args.waves)
+    write(args.out, prices, plans)
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
