@@ -39,6 +39,7 @@ bench: $(STAMP)
 	PYTHONPATH=.:protos $(BIN)/python -m benchmarks.inventory_bench
 	$(BIN)/python -m benchmarks.picking_bench
 	$(BIN)/python -m benchmarks.pricing_bench
+	$(BIN)/python -m benchmarks.bulk_bench
 	$(BIN)/python -m benchmarks.split_bench
 	$(BIN)/python -m benchmarks.twin_bench
 	$(BIN)/python -m benchmarks.lateness_bench
