@@ -24,7 +24,7 @@ transitions; with more the state space grows too fast for a dense array (:data:`
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -47,20 +47,34 @@ _CHUNK = 32
 # through twice, in from the bottom, in from the top, both ends up to the widest gap.
 _N_OPTIONS = len(_ladder._OPTIONS[_ladder.ANY_KIND])
 _FINISHED = -1
+# Gap widths whose walked lengths a step keeps (regular layouts have a few).
+_ACROSS_KEPT = 16
 
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Step:
     """One junction of the shared sweep: how each successor state is reached."""
 
-    column: int
-    block: int  # the sub-aisle below the junction whose options apply, -1 for none
+    row: int  # the junction's cross aisle
+    aisle: bool  # whether a sub-aisle lies above the junction, whose options apply
     source: IntArray  # predecessor state index per transition, grouped by successor
-    option: IntArray  # the sub-aisle's option per transition
-    across: IntArray  # per transition (a column), the length walked to the next column
+    option: IntArray  # the sub-aisle's option per transition (when the junction has one)
+    right: IntArray  # per transition (a column), how often the gap to the next column is walked
     starts: IntArray  # first transition of each successor state
+    after: int  # the successor states' list (an index into _STATE_LISTS)
+    #: ``right`` times a gap's width (a column), by width, for the first widths asked for.
+    across: dict[int, IntArray] = field(default_factory=dict)
+
+    def walked(self, width: int) -> IntArray:
+        """The length each transition walks to a next column ``width`` away (a column)."""
+        out = self.across.get(width)
+        if out is None:
+            out = (self.right * width)[:, None]
+            if len(self.across) < _ACROSS_KEPT:
+                self.across[width] = out
+        return out
 
 
 class ManyRoutes:
@@ -94,8 +108,21 @@ class ManyRoutes:
         cross_y = ladder.cross_y_mm
         xs = sorted(set(ladder.aisle_x_mm) | {start[1], end[1]})
         column_of_x = {x: c for c, x in enumerate(xs)}
-        self._n_columns = n_cols = len(xs)
-        aisle_columns = {column_of_x[x] for x in ladder.aisle_x_mm}
+        self._n_columns = len(xs)
+        self._xs = xs
+        self._aisle_columns = {column_of_x[x] for x in ladder.aisle_x_mm}
+        self._start_node = (column_of_x[start[1]], start[0])
+        self._end_node = (column_of_x[end[1]], end[0])
+        # Columns every request keeps: the depots', and the nearest aisle on either side of
+        # each (see routing.ladder._without_idle_aisles); the others only where a set picks.
+        keep = {self._start_node[0], self._end_node[0]}
+        for depot in (start[1], end[1]):
+            left = [column_of_x[x] for x in ladder.aisle_x_mm if x <= depot]
+            right = [column_of_x[x] for x in ladder.aisle_x_mm if x >= depot]
+            keep.update(columns[k] for columns, k in ((left, -1), (right, 0)) if columns)
+        self._always = np.array(sorted(keep), dtype=np.int64)
+        #: The steps of each column by (states before it, column, whether it is the last).
+        self._columns: dict[tuple[int, int, bool], tuple[_Step, ...]] = {}
         self._bin_aisle = np.asarray(bin_aisle, dtype=np.int64)
         self._bin_y = np.asarray(bin_y_mm, dtype=np.int64)
         self._bin_column = np.array(
@@ -109,46 +136,6 @@ class ManyRoutes:
         self._on_junction = set(np.flatnonzero(np.isin(self._bin_y, cross_y)).tolist())
         self._block_lo = np.asarray(cross_y[:-1], dtype=np.int64)
         self._block_len = np.diff(np.asarray(cross_y, dtype=np.int64))
-        start_node = (column_of_x[start[1]], start[0])
-        end_node = (column_of_x[end[1]], end[0])
-        states: dict[int, int] = {0: 0}
-        steps: list[_Step] = []
-        for c in range(n_cols):
-            last = c == n_cols - 1
-            h_len = 0 if last else xs[c + 1] - xs[c]
-            for r in range(m):
-                node = (c, r)
-                parity = int(start_node != end_node and node in (start_node, end_node))
-                required = node in (start_node, end_node)
-                has_aisle = c in aisle_columns and r < m - 1
-                kind = _ladder.ANY_KIND if has_aisle else 0
-                sig: _ladder._Signature = (m, r, kind, parity, required, last, False)
-                moves: list[tuple[int, int, int]] = []  # (successor, source index, code)
-                for state, index in states.items():
-                    if state == _FINISHED:
-                        if not required:  # nothing more to walk: no option, no edge
-                            moves.append((_FINISHED, index, 0))
-                        continue
-                    for successor, code, _ in _ladder._transitions(state, sig):
-                        moves.append((successor, index, code))
-                successors = sorted({s for s, _, _ in moves})
-                new_index = {s: k for k, s in enumerate(successors)}
-                moves.sort(key=lambda move: new_index[move[0]])
-                ids = np.array([new_index[s] for s, _, _ in moves], dtype=np.int64)
-                option, right = np.divmod(np.array([k for _, _, k in moves], dtype=np.int64), 3)
-                steps.append(
-                    _Step(
-                        column=c,
-                        block=r if has_aisle else -1,
-                        source=np.array([i for _, i, _ in moves], dtype=np.int64),
-                        option=option,
-                        across=(right * h_len)[:, None],
-                        starts=np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]),
-                    )
-                )
-                states = new_index
-        self._steps = steps
-        self._finished = states.get(_FINISHED, -1)
 
     def lengths(self, sets: Sequence[Collection[int]]) -> list[int]:
         """The shortest walk's length in mm through each set of bin locations (none: 0 when
@@ -178,8 +165,9 @@ class ManyRoutes:
         assert solved is not None
         return solved[0]
 
-    def _option_costs(self, sets: Sequence[Collection[int]]) -> IntArray:
-        """Cost of each unified option per (column, block, option, set)."""
+    def _option_costs(self, sets: Sequence[Collection[int]]) -> tuple[IntArray, IntArray]:
+        """Cost of each option per (column, block, option, set), and the columns any set
+        picks in."""
         n = len(sets)
         m = self.ladder.n_cross_aisles
         sizes = np.fromiter((len(s) for s in sets), dtype=np.int64, count=n)
@@ -211,17 +199,92 @@ class ManyRoutes:
         flat[cells, 3, sets_of] = 2 * (high - lo)
         flat[cells, 4, sets_of] = 2 * (lo + length - low)
         flat[cells, 5, sets_of] = np.where(high > low, 2 * (length - widest), _INF)
-        return costs
+        return costs, np.unique(column)
 
     def _dp(self, sets: Sequence[Collection[int]]) -> list[int]:
         n = len(sets)
-        options = self._option_costs(sets)
+        options, used = self._option_costs(sets)
+        # Columns no set picks in are left out (exact, as in routing.ladder): the DP's work
+        # follows the aisles the request touches, not the width of the warehouse.
+        kept = np.union1d(used, self._always).tolist()
+        xs, columns = self._xs, self._columns
         cost = np.zeros((1, n), dtype=np.int64)
+        states = 0  # _STATE_LISTS[0]: nothing walked yet
         least = np.minimum.reduceat
-        for step in self._steps:  # take(): 4x as fast as fancy indexing on these small arrays
-            values = cost.take(step.source, axis=0)
-            values += step.across
-            if step.block >= 0:
-                values += options[step.column, step.block].take(step.option, axis=0)
-            cost = least(values, step.starts, axis=0)
-        return [int(v) for v in cost[self._finished]]
+        final = len(kept) - 1
+        for k, c in enumerate(kept):
+            h_len = xs[kept[k + 1]] - xs[c] if k < final else 0
+            steps = columns.get((states, c, k == final)) or self._column(states, c, k == final)
+            for step in steps:
+                # take(): 4x as fast as fancy indexing on arrays this small
+                values = cost.take(step.source, axis=0)
+                if h_len:
+                    values += step.walked(h_len)
+                if step.aisle:
+                    values += options[c, step.row].take(step.option, axis=0)
+                cost = least(values, step.starts, axis=0)
+            states = steps[-1].after
+        return [int(v) for v in cost[_STATE_LISTS[states].index(_FINISHED)]]
+
+    def _column(self, states: int, c: int, last: bool) -> tuple[_Step, ...]:
+        """The steps of column ``c`` from the states of ``_STATE_LISTS[states]``."""
+        m = self.ladder.n_cross_aisles
+        nodes = (self._start_node, self._end_node)
+        steps: list[_Step] = []
+        for r in range(m):
+            required = (c, r) in nodes
+            odd = required and nodes[0] != nodes[1]
+            aisle = c in self._aisle_columns and r < m - 1
+            steps.append(
+                _step(steps[-1].after if steps else states, (m, r, aisle, odd, required, last))
+            )
+        out = self._columns[states, c, last] = tuple(steps)
+        return out
+
+
+#: Every list of states a step has started from or led to (ascending), and the index of each.
+_STATE_LISTS: list[tuple[int, ...]] = [(0,)]
+_STATE_LIST_INDEX: dict[tuple[int, ...], int] = {(0,): 0}
+#: Steps by (the list of states they start from, their signature: cross aisles, row, whether
+#: the junction has a sub-aisle below it, odd degree, required, last column).
+_StepSignature = tuple[int, int, bool, bool, bool, bool]
+_STEPS: dict[tuple[int, _StepSignature], _Step] = {}
+
+
+def _step(states: int, sig: _StepSignature) -> _Step:
+    """The transitions of one junction from the states of ``_STATE_LISTS[states]``; built
+    from :func:`routing.ladder._transitions` once and remembered (a few dozen kinds of step
+    cover every request on a layout)."""
+    step = _STEPS.get((states, sig))
+    if step is not None:
+        return step
+    m, r, has_aisle, odd, required, last = sig
+    kind = _ladder.ANY_KIND if has_aisle else 0
+    ladder_sig: _ladder._Signature = (m, r, kind, int(odd), required, last, False)
+    moves: list[tuple[int, int, int]] = []  # (successor, source index, code)
+    for index, state in enumerate(_STATE_LISTS[states]):
+        if state == _FINISHED:
+            if not required:  # nothing more to walk: no option, no edge
+                moves.append((_FINISHED, index, 0))
+            continue
+        for successor, code, _ in _ladder._transitions(state, ladder_sig):
+            moves.append((successor, index, code))
+    successors = tuple(sorted({s for s, _, _ in moves}))
+    after = _STATE_LIST_INDEX.get(successors)
+    if after is None:
+        after = _STATE_LIST_INDEX[successors] = len(_STATE_LISTS)
+        _STATE_LISTS.append(successors)
+    new_index = {s: k for k, s in enumerate(successors)}
+    moves.sort(key=lambda move: new_index[move[0]])
+    ids = np.array([new_index[s] for s, _, _ in moves], dtype=np.int64)
+    option, right = np.divmod(np.array([k for _, _, k in moves], dtype=np.int64), 3)
+    step = _STEPS[states, sig] = _Step(
+        row=r,
+        aisle=has_aisle,
+        source=np.array([i for _, i, _ in moves], dtype=np.int64),
+        option=option,
+        right=right,
+        starts=np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]),
+        after=after,
+    )
+    return step
