@@ -12,7 +12,8 @@ operations over shared steps, and batching asks for the batches an order's moves
 together (:meth:`picking.pricing.KeyedPrices.prefetch`).
 
 * *Prices*: 256 random sets of 20-35 bins on the two-block warehouse of
-  ``benchmarks.picking_bench`` (20 aisles, 30 cells a face and block), priced by
+  ``benchmarks.picking_bench`` (20 aisles, 30 cells a face and block) and on one five times
+  as wide (:func:`wide_blocks`), priced by
   ``route_length`` one by one and by ``ManyRoutes`` in requests of 1 to 128 sets; every
   length is checked equal; medians of three passes.
 * *Plans*: four two-block waves (the first two are ``benchmarks.twin_bench``'s: 100 orders
@@ -42,6 +43,7 @@ from picking.wave import plan
 from routing.ladder import route_length
 from routing.many_routes import ManyRoutes
 from routing.oracle import DistanceOracle
+from routing.rectangular import RectangularDepot, RectangularLayout
 
 RESULTS = Path(__file__).parent / "results" / "bulk.md"
 TIME_LIMIT_S = 10.0
@@ -54,6 +56,7 @@ KINDS = ("one by one", "bulk, narrow", "bulk")
 
 @dataclass(frozen=True)
 class PriceRow:
+    layout: str
     request: int  # sets per request; 0: route_length one by one
     us_per_set: float
 
@@ -87,7 +90,22 @@ def pricing_kind(kind: str) -> Iterator[None]:
         pricing.RouteCoster.__init__ = init  # type: ignore[method-assign]
 
 
-def measure_prices(oracle: DistanceOracle, rng: random.Random) -> list[PriceRow]:
+def wide_blocks() -> RectangularLayout:
+    """Two blocks of 100 aisles (otherwise as ``multi_block``), the depot midway along the
+    front: a cart's bins leave most aisles idle."""
+    return RectangularLayout(
+        "wide",
+        aisles=100,
+        cells_per_face=30,
+        cell_length_m=1.0,
+        aisle_spacing_m=4.0,
+        cross_aisles=3,
+        end_gap_m=1.5,
+        depots=(RectangularDepot("DEPOT", 0, 200.0),),
+    )
+
+
+def measure_prices(layout: str, oracle: DistanceOracle, rng: random.Random) -> list[PriceRow]:
     rect = oracle.rectangular
     assert rect is not None
     depot = oracle.depot_location(oracle.depot_ids[0]) - oracle.n_bins
@@ -119,7 +137,7 @@ def measure_prices(oracle: DistanceOracle, rng: random.Random) -> list[PriceRow]
             got = one_by_one() if size == 0 else in_requests(size)
             times.append(time.perf_counter() - started)
             assert got == expected, "ManyRoutes disagrees with route_length"
-        rows.append(PriceRow(size, 1e6 * statistics.median(times) / SETS))
+        rows.append(PriceRow(layout, size, 1e6 * statistics.median(times) / SETS))
         print(rows[-1], flush=True)
     return rows
 
@@ -141,7 +159,7 @@ def measure_plans(oracle: DistanceOracle, rng: random.Random, waves: int) -> lis
 
 
 def write(path: Path, prices: list[PriceRow], plans: list[PlanRow]) -> None:
-    alone = prices[0].us_per_set
+    alone = {r.layout: r.us_per_set for r in prices if r.request == 0}
     lines = [
         "# Two-block pricing benchmark",
         "",
@@ -152,16 +170,18 @@ def write(path: Path, prices: list[PriceRow], plans: list[PlanRow]) -> None:
         "",
         "## Prices",
         "",
-        f"{SETS} random sets of 20-35 bins, every length equal to the millimetre; median of "
-        "three passes.",
+        f"{SETS} random sets of 20-35 bins per layout, every length equal to the millimetre; "
+        "median of three passes. *20 aisles*: the benchmark's two-block warehouse; *100 "
+        "aisles*: the same five times as wide, the depot midway.",
         "",
-        "| priced by | sets per request | µs per set | speed-up |",
-        "|---|---|---|---|",
+        "| layout | priced by | sets per request | µs per set | speed-up |",
+        "|---|---|---|---|---|",
     ]
     for r in prices:
         by = "`route_length`, one by one" if r.request == 0 else "`ManyRoutes`"
         lines.append(
-            f"| {by} | {r.request or 1} | {r.us_per_set:,.0f} | {alone / r.us_per_set:.1f}x |"
+            f"| {r.layout} | {by} | {r.request or 1} | {r.us_per_set:,.0f} | "
+            f"{alone[r.layout] / r.us_per_set:.1f}x |"
         )
     lines += [
         "",
@@ -197,7 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     oracle = DistanceOracle(multi_block())
-    prices = measure_prices(oracle, random.Random(7))
+    prices = [
+        *measure_prices("20 aisles", oracle, random.Random(7)),
+        *measure_prices("100 aisles", DistanceOracle(wide_blocks()), random.Random(7)),
+    ]
     plans = measure_plans(oracle, random.Random(2026), args.waves)
     write(args.out, prices, plans)
     print(args.out.read_text())

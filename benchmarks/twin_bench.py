@@ -9,9 +9,9 @@ again with another seed (:class:`picking.wave._Twin`) and the better plan is kep
 measures the second case on three kinds of wave, each planned with the same seed on one
 process and on two, one run after the other so that both see about the same machine load:
 
-* *two blocks*: the two-block warehouse of ``benchmarks.picking_bench`` (prices are exact, a
-  few milliseconds each), 100 orders of 3-15 lines over 2,000 SKUs in 1-3 bins each, carts of
-  40 units;
+* *two blocks*: the two-block warehouse of ``benchmarks.picking_bench`` (prices are exact,
+  many at once, :mod:`routing.many_routes`), 100 orders of 3-15 lines over 2,000 SKUs in 1-3
+  bins each, carts of 40 units;
 * *one block, pick-by times*: Henn and Waescher's block, 100 orders of 5-25 single-unit lines
   on random storage, carts of 45 units, every order due 30-120 minutes into the wave with
   eight pickers (the lateness penalty makes the column search inapplicable);

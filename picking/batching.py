@@ -11,9 +11,9 @@ terms (earliest pick-by time, picks, its orders' pick-by times sorted, with pref
 the pickers' schedule resumes where the move first changes it; a move whose walk alone, less
 the whole current penalty, cannot beat the best move so far is ruled out unscheduled (and,
 with exact prices, unpriced). Against making every move and scheduling every cart afresh, on
-one block: 29.5x the iterations and plans 0.81 % shorter where the plan is on time, 5.3x and
-0.27 % where it cannot be; on two blocks, where route prices take milliseconds, 1.6x, and
-plans within the spread between runs (a median 0.79 % longer over six runs;
+one block: 28.6x the iterations and plans 0.65 % shorter where the plan is on time, 4.9x and
+0.72 % where it cannot be; on two blocks 9.1x, and plans within the spread between runs (a
+median 0.09 % shorter over six runs, three shorter and three longer;
 ``benchmarks/results/lateness.md``).
 
 * **Construction**: Clarke-Wright savings. Every order starts alone; pairs of nearby orders are
@@ -145,7 +145,8 @@ CANDIDATE_BATCHES_SLOW_PRICES = 6
 #: orders (the whole planner, 10 s, seeds 1-8), while its prices came one at a time, ejection
 #: cut the iterations to a third (16-36 against 43-117) and the plans came out 1.0 % longer
 #: (median 16,412 m against 16,248 m). Priced many at once, two blocks weigh ejections and
-#: twelve carts an order (``benchmarks.bulk_bench``: *bulk* against *bulk, narrow*).
+#: twelve carts an order: with half the iterations, plans a median 0.38 % shorter than with
+#: six carts and no ejection, in 8 of 12 runs (``benchmarks.bulk_bench``).
 EJECTION = True
 #: Whether, with pick-by times, local search rules moves out by what their walk alone adds
 #: against the most the penalty can fall (all of it), before working out their schedule (and,

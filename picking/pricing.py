@@ -6,7 +6,7 @@ layouts with up to three cross aisles the price is exact: in one block Ratliff a
 (:mod:`routing.single_block`, 0.02-0.07 ms a batch), in two the column DP of
 :mod:`routing.ladder` run on many batches at once (:mod:`routing.many_routes`): batching asks
 for the batches an order's moves may need together (:meth:`KeyedPrices.prefetch`), about
-0.05 ms each in requests of 32 and 0.2 ms for one alone, against 1.1 ms for
+0.05 ms each in requests of 32 and 0.16 ms for one alone, against 1.1 ms for
 :func:`routing.ladder.route_length` (``benchmarks/results/bulk.md``), so two blocks get the
 search settings of fast prices too. With more cross aisles that DP takes 70-400 ms
 for 10-30 picks (5 cross aisles, 100 aisles), far too slow to price thousands of candidate

@@ -25,9 +25,9 @@
    set partitioning alone ended 2,689-2,767 m. Elsewhere (more blocks, graph layouts, pick-by
    times, carts limited otherwise than in units) the forked process plans the whole wave
    again, bins and routes included, with another seed (:class:`_Twin`), and the better plan is
-   returned: a median 0.70 % shorter on two blocks and 0.27 % on an irregular graph layout,
-   0.08 % with pick-by times on one block, where the search converges in the time
-   (``benchmarks/results/twin.md``).
+   returned: a median 0.30 % shorter on an irregular graph layout and 0.19 % with pick-by
+   times on one block; on two blocks, whose carts are priced many at once so that the search
+   converges in the time, a median 0.00 % (up to 1.0 %) (``benchmarks/results/twin.md``).
 3. **Bin selection**: with the batches known, every line of a SKU held in several bins tries each
    other bin with enough units left in the wave, and keeps the one that shortens its batch's
    route most, so a line is picked from the bin closest to the rest of its cart; batching then

@@ -3,22 +3,29 @@
 Order batching asks for the length of dozens of candidate batches at every step (an order
 moved to each nearby cart, swapped with each of their orders). :func:`routing.ladder.route_length`
 answers one set at a time with a plug DP over dictionaries of states, about a millisecond a
-set on two blocks. Here the same DP runs on every set of a request together: the columns are
-the warehouse's aisles (and depot points) for every set, idle aisles included, so the junction
+set on two blocks of 20 aisles. Here the same DP runs on every set of a request together: the
+columns are the aisles (and depot points) any set of the request picks in, so the junction
 steps and their transitions are shared, and only the costs differ. Each step is then a handful
 of numpy operations over a (states x sets) array: gather the predecessors' costs, add the cost
-of each decision, take the minimum per successor state.
+of each decision, take the minimum per successor state. Steps depend only on the states they
+start from and the junction's kind, so they are built once and remembered.
 
 What differs between sets is folded into the costs. A sub-aisle is offered every vertical
 option of :mod:`routing.ladder` (none, through once or twice, in from either end, both ends
 up to the largest gap), and the options a set's picks rule out (leaving a sub-aisle with
 picks unwalked, a gap with fewer than two points) cost "infinity"; the walk may close at any
-step into a finished state that can only go on through sub-aisles without picks. The results
-equal :func:`routing.ladder.route_length` to the millimetre (tested on random sets); a set
-with a pick on a cross aisle itself is priced by that function instead.
+step into a finished state that can only go on through sub-aisles without picks. Aisles no
+set picks in are left out, except the nearest on either side of a depot, which is exact (see
+:func:`routing.ladder._without_idle_aisles`). The results equal
+:func:`routing.ladder.route_length` to the millimetre (tested against it and against brute
+force); a set with a pick on a cross aisle itself is priced by that function instead.
 
 With three cross aisles (two blocks) a column has 23 states at its boundary and about 1,100
 transitions; with more the state space grows too fast for a dense array (:data:`MAX_CROSS_AISLES`).
+On two blocks of 20 aisles, sets of 20-35 bins take 0.16 ms alone and 0.05 ms each in
+requests of 32, against 1.1 ms one by one; on 100 aisles, where a request's sets together
+touch most aisles, 0.26 ms alone and 0.24-0.33 ms each in requests, against 2.1 ms
+(``benchmarks/results/bulk.md``).
 """
 
 from __future__ import annotations
