@@ -1,4 +1,4 @@
-"""Two-block pricing benchmark: batches priced many at once, or one by one.
+"""Multi-block pricing benchmark: batches priced many at once, or one by one.
 
 Run ``python -m benchmarks.bulk_bench``; it rewrites ``benchmarks/results/bulk.md``.
 
@@ -6,33 +6,35 @@ On two blocks (three cross aisles) a batch's price is the exact column DP. Befor
 :mod:`routing.many_routes`, batching priced every batch alone with
 :func:`routing.ladder.route_length` (a plug DP over dictionaries of states, about a
 millisecond a batch), so the local search made a few dozen iterations in 10 s and used the
-narrow settings kept for slow prices (six carts weighed per order, no ejection).
-:class:`routing.many_routes.ManyRoutes` runs the same DP on many bin sets together as numpy
-operations over shared steps, and batching asks for the batches an order's moves may need
-together (:meth:`picking.pricing.KeyedPrices.prefetch`).
+narrow settings kept for slow prices (six carts weighed per order, no ejection); on three
+blocks that DP takes milliseconds more, so batches were priced by a short route search
+instead, not exactly. :class:`routing.many_routes.ManyRoutes` runs the same DP on many bin
+sets together as numpy operations over shared steps, and batching asks for the batches an
+order's moves may need together (:meth:`picking.pricing.KeyedPrices.prefetch`).
 
 * *Prices*: 256 random sets of 20-35 bins on the two-block warehouse of
-  ``benchmarks.picking_bench`` (20 aisles, 30 cells a face and block) and on one five times
-  as wide (:func:`wide_blocks`), priced by
-  ``route_length`` one by one and by ``ManyRoutes`` in requests of 1 to 128 sets; every
-  length is checked equal; medians of three passes.
+  ``benchmarks.picking_bench`` (20 aisles, 30 cells a face and block), on one five times as
+  wide (:func:`wide_blocks`) and on three blocks (:func:`three_blocks`), priced by
+  ``route_length`` one by one, by ``ManyRoutes`` in requests of 1 to 128 sets (every length
+  checked equal) and, on three blocks, by the route search; medians of three passes.
 * *Plans*: four two-block waves (the first two are ``benchmarks.twin_bench``'s: 100 orders
-  of 3-15 lines over 2,000 SKUs in 1-3 bins each, carts of 40 units), one process, 10 s,
-  three seeds, with prices one by one and the slow-price settings (*one by one*: the planner
-  before), with prices in bulk and the same settings (*bulk, narrow*), and with prices in
-  bulk and the settings of fast prices, twelve carts weighed per order and ejection (*bulk*:
-  the planner).
+  of 3-15 lines over 2,000 SKUs in 1-3 bins each, carts of 40 units) and two such waves on
+  three blocks, one process, 10 s, three seeds, with prices one by one and the slow-price
+  settings (*one by one*: the planner before), with prices in bulk and the same settings
+  (*bulk, narrow*), and with prices in bulk and the settings of fast prices, twelve carts
+  weighed per order and ejection (*bulk*: the planner).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import random
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,7 @@ from routing.rectangular import RectangularDepot, RectangularLayout
 RESULTS = Path(__file__).parent / "results" / "bulk.md"
 TIME_LIMIT_S = 10.0
 WAVES = 4
+THREE_BLOCK_WAVES = 2
 SEEDS = (1, 2, 3)
 SETS = 256
 REQUEST_SIZES = (1, 8, 32, 128)
@@ -57,12 +60,15 @@ KINDS = ("one by one", "bulk, narrow", "bulk")
 @dataclass(frozen=True)
 class PriceRow:
     layout: str
-    request: int  # sets per request; 0: route_length one by one
+    by: str
+    request: int  # sets per request
     us_per_set: float
+    excess: float  # mean % above the shortest route
 
 
 @dataclass(frozen=True)
 class PlanRow:
+    layout: str
     wave: int
     seed: int
     metres: dict[str, float]
@@ -105,7 +111,24 @@ def wide_blocks() -> RectangularLayout:
     )
 
 
+def three_blocks() -> RectangularLayout:
+    """Three blocks (four cross aisles) of 20 aisles, 20 cells a face and block: as many
+    bins as ``multi_block``."""
+    return RectangularLayout(
+        "three",
+        aisles=20,
+        cells_per_face=20,
+        cell_length_m=1.0,
+        aisle_spacing_m=4.0,
+        cross_aisles=4,
+        end_gap_m=1.5,
+        depots=(RectangularDepot("DEPOT", 0, 0.0),),
+    )
+
+
 def measure_prices(layout: str, oracle: DistanceOracle, rng: random.Random) -> list[PriceRow]:
+    """Every set by ``route_length`` one by one, by ``ManyRoutes`` in requests of each size,
+    and (beyond two blocks) by the route search the planner used there before."""
     rect = oracle.rectangular
     assert rect is not None
     depot = oracle.depot_location(oracle.depot_ids[0]) - oracle.n_bins
@@ -128,21 +151,35 @@ def measure_prices(layout: str, oracle: DistanceOracle, rng: random.Random) -> l
     def in_requests(size: int) -> list[int]:
         return [n for k in range(0, SETS, size) for n in many.lengths(sets[k : k + size])]
 
+    def searched() -> list[int]:
+        with pricing_kind("one by one"):
+            coster = pricing.RouteCoster(oracle, depot + oracle.n_bins, depot + oracle.n_bins)
+        return [coster._solve(frozenset(s)) for s in sets]
+
     expected = one_by_one()
+    kinds: list[tuple[str, int, Callable[[], list[int]]]] = [
+        ("`route_length`, one by one", 1, one_by_one),
+        *(("`ManyRoutes`", size, functools.partial(in_requests, size)) for size in REQUEST_SIZES),
+    ]
+    if rect.ladder.n_cross_aisles > pricing.EXACT_LADDER_MAX_CROSS_AISLES:
+        kinds.append(("route search, one by one (before)", 1, searched))
     rows = []
-    for size in (0, *REQUEST_SIZES):
+    for by, size, price in kinds:
         times = []
         for _ in range(3):
             started = time.perf_counter()
-            got = one_by_one() if size == 0 else in_requests(size)
+            got = price()
             times.append(time.perf_counter() - started)
-            assert got == expected, "ManyRoutes disagrees with route_length"
-        rows.append(PriceRow(layout, size, 1e6 * statistics.median(times) / SETS))
+            assert by.startswith("route search") or got == expected, f"{by} is not exact"
+        excess = statistics.mean(100 * (g / e - 1) for g, e in zip(got, expected, strict=True))
+        rows.append(PriceRow(layout, by, size, 1e6 * statistics.median(times) / SETS, excess))
         print(rows[-1], flush=True)
     return rows
 
 
-def measure_plans(oracle: DistanceOracle, rng: random.Random, waves: int) -> list[PlanRow]:
+def measure_plans(
+    layout: str, oracle: DistanceOracle, rng: random.Random, waves: int
+) -> list[PlanRow]:
     rows = []
     for k in range(waves):
         wave = multi_bin_wave(oracle, rng, 100, 40)
@@ -153,15 +190,15 @@ def measure_plans(oracle: DistanceOracle, rng: random.Random, waves: int) -> lis
                 with pricing_kind(kind):
                     made = plan(oracle, wave, time_limit_s=TIME_LIMIT_S, seed=seed, processes=1)
                 metres[kind], iterations[kind] = made.distance_mm / 1000, made.iterations
-            rows.append(PlanRow(k + 1, seed, metres, iterations))
+            rows.append(PlanRow(layout, k + 1, seed, metres, iterations))
             print(rows[-1], flush=True)
     return rows
 
 
 def write(path: Path, prices: list[PriceRow], plans: list[PlanRow]) -> None:
-    alone = {r.layout: r.us_per_set for r in prices if r.request == 0}
+    alone = {r.layout: r.us_per_set for r in prices if r.by.startswith("`route_length`")}
     lines = [
-        "# Two-block pricing benchmark",
+        "# Multi-block pricing benchmark",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}. Generated by "
@@ -170,18 +207,19 @@ def write(path: Path, prices: list[PriceRow], plans: list[PlanRow]) -> None:
         "",
         "## Prices",
         "",
-        f"{SETS} random sets of 20-35 bins per layout, every length equal to the millimetre; "
-        "median of three passes. *20 aisles*: the benchmark's two-block warehouse; *100 "
-        "aisles*: the same five times as wide, the depot midway.",
+        f"{SETS} random sets of 20-35 bins per layout; median of three passes. *two blocks*: the "
+        "benchmark's two-block warehouse (20 aisles); *two blocks, 100 aisles*: the same five "
+        "times as wide, the depot midway; *three blocks*: 20 aisles of 20 cells a face and "
+        "block. *above shortest*: the mean length over the shortest route's (`route_length` "
+        "and `ManyRoutes` are checked equal to the millimetre).",
         "",
-        "| layout | priced by | sets per request | µs per set | speed-up |",
-        "|---|---|---|---|---|",
+        "| layout | priced by | sets per request | µs per set | speed-up | above shortest |",
+        "|---|---|---|---|---|---|",
     ]
     for r in prices:
-        by = "`route_length`, one by one" if r.request == 0 else "`ManyRoutes`"
         lines.append(
-            f"| {r.layout} | {by} | {r.request or 1} | {r.us_per_set:,.0f} | "
-            f"{alone[r.layout] / r.us_per_set:.1f}x |"
+            f"| {r.layout} | {r.by} | {r.request} | {r.us_per_set:,.0f} | "
+            f"{alone[r.layout] / r.us_per_set:.1f}x | {r.excess:.2f} % |"
         )
     lines += [
         "",
@@ -190,24 +228,26 @@ def write(path: Path, prices: list[PriceRow], plans: list[PlanRow]) -> None:
         f"{TIME_LIMIT_S:g} s a plan, one process, the same seed; metres walked and the "
         "search's iterations.",
         "",
-        "| wave | seed | " + " | ".join(f"{k} m | {k} iterations" for k in KINDS) + " |",
-        "|---|---|" + "---|---|" * len(KINDS),
+        "| layout | wave | seed | " + " | ".join(f"{k} m | {k} iterations" for k in KINDS) + " |",
+        "|---|---|---|" + "---|---|" * len(KINDS),
     ]
     for p in plans:
         cells = " | ".join(f"{p.metres[k]:,.1f} | {p.iterations[k]}" for k in KINDS)
-        lines.append(f"| {p.wave} | {p.seed} | {cells} |")
+        lines.append(f"| {p.layout} | {p.wave} | {p.seed} | {cells} |")
     lines.append("")
-    for kind, base in ((KINDS[1], KINDS[0]), (KINDS[2], KINDS[0]), (KINDS[2], KINDS[1])):
-        ratio = [p.metres[kind] / p.metres[base] for p in plans]
-        speed = statistics.median(p.iterations[kind] / max(p.iterations[base], 1) for p in plans)
-        shorter = sum(r < 1 for r in ratio)
-        lines.append(
-            f"*{kind}* against *{base}*: a median {speed:.1f}x the iterations, plans a median "
-            f"{100 * (1 - statistics.median(ratio)):.2f} % shorter (from "
-            f"{100 * (1 - max(ratio)):.2f} % to {100 * (1 - min(ratio)):.2f} %; shorter in "
-            f"{shorter} of {len(ratio)})."
-        )
-        lines.append("")
+    for layout in dict.fromkeys(p.layout for p in plans):
+        mine = [p for p in plans if p.layout == layout]
+        for kind, base in ((KINDS[1], KINDS[0]), (KINDS[2], KINDS[0]), (KINDS[2], KINDS[1])):
+            ratio = [p.metres[kind] / p.metres[base] for p in mine]
+            speed = statistics.median(p.iterations[kind] / max(p.iterations[base], 1) for p in mine)
+            shorter = sum(r < 1 for r in ratio)
+            lines.append(
+                f"{layout}, *{kind}* against *{base}*: a median {speed:.1f}x the iterations, "
+                f"plans a median {100 * (1 - statistics.median(ratio)):.2f} % shorter (from "
+                f"{100 * (1 - max(ratio)):.2f} % to {100 * (1 - min(ratio)):.2f} %; shorter in "
+                f"{shorter} of {len(ratio)})."
+            )
+            lines.append("")
     path.write_text("\n".join(lines))
 
 
@@ -217,11 +257,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     oracle = DistanceOracle(multi_block())
+    three = DistanceOracle(three_blocks())
     prices = [
-        *measure_prices("20 aisles", oracle, random.Random(7)),
-        *measure_prices("100 aisles", DistanceOracle(wide_blocks()), random.Random(7)),
+        *measure_prices("two blocks", oracle, random.Random(7)),
+        *measure_prices("two blocks, 100 aisles", DistanceOracle(wide_blocks()), random.Random(7)),
+        *measure_prices("three blocks", three, random.Random(7)),
     ]
-    plans = measure_plans(oracle, random.Random(2026), args.waves)
+    plans = [
+        *measure_plans("two blocks", oracle, random.Random(2026), args.waves),
+        *measure_plans("three blocks", three, random.Random(2027), THREE_BLOCK_WAVES),
+    ]
     write(args.out, prices, plans)
     print(args.out.read_text())
 

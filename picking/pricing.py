@@ -40,11 +40,13 @@ from routing.many_routes import ManyRoutes
 from routing.oracle import DistanceOracle
 from routing.single_block import SingleBlockPricer
 
-#: Cross aisles up to which rectangular layouts are priced by the exact column DP.
+#: Cross aisles up to which rectangular layouts are priced by the exact column DP one batch at
+#: a time (with :data:`MANY_ROUTES`, up to :data:`routing.many_routes.MAX_CROSS_AISLES`).
 EXACT_LADDER_MAX_CROSS_AISLES = 3
-#: Whether two-block layouts price batches with :class:`routing.many_routes.ManyRoutes`, many
-#: at a time where batching asks for them together (:meth:`KeyedPrices.prefetch`), instead of
-#: :func:`routing.ladder.route_length` one by one. Measured by ``benchmarks.bulk_bench``.
+#: Whether two- and three-block layouts price batches with
+#: :class:`routing.many_routes.ManyRoutes`, many at a time where batching asks for them
+#: together (:meth:`KeyedPrices.prefetch`), instead of :func:`routing.ladder.route_length` one
+#: by one (two blocks) or a route search (three). Measured by ``benchmarks.bulk_bench``.
 MANY_ROUTES = True
 #: Bins up to which the other prices are exact (Held-Karp).
 EXACT_GRAPH_BINS = 11
@@ -143,8 +145,11 @@ class RouteCoster:
     def __init__(self, oracle: DistanceOracle, start: int, end: int) -> None:
         self.oracle, self.start, self.end = oracle, start, end
         rect = oracle.rectangular
-        fast = rect is not None and rect.ladder.n_cross_aisles <= EXACT_LADDER_MAX_CROSS_AISLES
-        self.rect = rect if fast else None
+        cross = rect.ladder.n_cross_aisles if rect is not None else 0
+        exact = cross <= EXACT_LADDER_MAX_CROSS_AISLES or (
+            MANY_ROUTES and cross <= MANY_MAX_CROSS_AISLES
+        )
+        self.rect = rect if exact else None
         self._trajectories = RECTANGULAR_SEARCH_TRAJECTORIES if rect is not None else None
         #: Whether prices are exact (the column DP).
         self.exact = self.rect is not None

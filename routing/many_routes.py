@@ -21,7 +21,8 @@ set picks in are left out, except the nearest on either side of a depot, which i
 force); a set with a pick on a cross aisle itself is priced by that function instead.
 
 With three cross aisles (two blocks) a column has 23 states at its boundary and about 1,100
-transitions; with more the state space grows too fast for a dense array (:data:`MAX_CROSS_AISLES`).
+transitions, with four (three blocks) 111 and 9,600; with five 567 and 70,000, too many for
+a dense array to beat a route search (:data:`MAX_CROSS_AISLES`).
 On two blocks of 20 aisles, sets of 20-35 bins take 0.16 ms alone and 0.05 ms each in
 requests of 32, against 1.1 ms one by one; on 100 aisles, where a request's sets together
 touch most aisles, 0.26 ms alone and 0.24-0.33 ms each in requests, against 2.1 ms
@@ -42,14 +43,15 @@ from routing.ladder import Ladder, route_length
 
 __all__ = ["MAX_CROSS_AISLES", "ManyRoutes"]
 
-#: Most cross aisles this pricer takes (two blocks).
-MAX_CROSS_AISLES = 3
+#: Most cross aisles this pricer takes (three blocks).
+MAX_CROSS_AISLES = 4
 # The cost of an option a set rules out: far above any walk (2**40 mm is a million
 # kilometres), and low enough that sums of one per step stay far inside 64 bits.
 _INF = 1 << 40
-# Sets per DP run: with 64 or more at once each set took 2-3x as long as with 32 (two blocks
-# of 20 aisles, ``benchmarks.bulk_bench``'s sets), so larger requests run in chunks.
-_CHUNK = 32
+# Sets per DP run, by cross aisles: with more at once each set took longer (two blocks of 20
+# aisles: 2-3x at 64 sets against 32; three blocks: 2.4x at 32 against 16), so larger requests
+# run in chunks.
+_CHUNKS = {2: 32, 3: 32, 4: 16}
 # Options of a sub-aisle of any kind, in :mod:`routing.ladder`'s order: none, through once,
 # through twice, in from the bottom, in from the top, both ends up to the widest gap.
 _N_OPTIONS = len(_ladder._OPTIONS[_ladder.ANY_KIND])
@@ -154,8 +156,9 @@ class ManyRoutes:
                 batch.append(k)
             else:
                 out[k] = self._scalar(locs)
-        for first in range(0, len(batch), _CHUNK):
-            chunk = batch[first : first + _CHUNK]
+        size = _CHUNKS[self.ladder.n_cross_aisles]
+        for first in range(0, len(batch), size):
+            chunk = batch[first : first + size]
             for k, length in zip(chunk, self._dp([sets[k] for k in chunk]), strict=True):
                 out[k] = length
         return out

@@ -21,9 +21,9 @@ from tests.test_ladder import Reference
 def random_request(
     rng: random.Random,
 ) -> tuple[Ladder, list[int], list[int], tuple[int, int], tuple[int, int]]:
-    """Bins (aisle, y) on a random ladder of one or two blocks, some on cross aisles, and depot
-    points on any cross aisle, between aisles or beyond them."""
-    n_cross = rng.randint(2, 3)
+    """Bins (aisle, y) on a random ladder of one to three blocks, some on cross aisles, and
+    depot points on any cross aisle, between aisles or beyond them."""
+    n_cross = rng.randint(2, 4)
     aisle_x = tuple(sorted(rng.sample(range(0, 40_000, 1_000), rng.randint(1, 5))))
     cross_y = tuple(sorted(rng.sample(range(0, 30_000, 2_000), n_cross)))
     bin_aisle, bin_y = [], []
@@ -43,8 +43,8 @@ def random_request(
 
 def test_many_sets_at_once_match_brute_force() -> None:
     """Every length of a request equals the best visiting order, found by brute force, on
-    random ladders with open and closed walks, depots off the aisles, bins sharing a point,
-    bins on a cross aisle (the scalar DP) and the empty set."""
+    random ladders of one to three blocks with open and closed walks, depots off the aisles,
+    bins sharing a point, bins on a cross aisle (the scalar DP) and the empty set."""
     rng = random.Random(20261129)
     checked = 0
     for _ in range(150):
@@ -61,12 +61,13 @@ def test_many_sets_at_once_match_brute_force() -> None:
     assert checked == 900
 
 
-def test_large_sets_match_the_ladder_dp_however_they_are_grouped() -> None:
-    """On a two-block warehouse of 20 aisles, sets of 1-40 bins get route_length's exact
-    length, asked for one at a time or 50 at once."""
+@pytest.mark.parametrize("cross_aisles", [3, 4])
+def test_large_sets_match_the_ladder_dp_however_they_are_grouped(cross_aisles: int) -> None:
+    """On two and three blocks of 20 aisles, sets of 1-40 bins get route_length's exact
+    length, asked for one at a time or 50 at once (more than a chunk)."""
     layout = RectangularLayout(
-        "two-blocks", aisles=20, cells_per_face=30, cell_length_m=1.0, aisle_spacing_m=4.0,
-        cross_aisles=3, end_gap_m=1.5, depots=(RectangularDepot("D", 0, 10.0),),
+        "blocks", aisles=20, cells_per_face=30, cell_length_m=1.0, aisle_spacing_m=4.0,
+        cross_aisles=cross_aisles, end_gap_m=1.5, depots=(RectangularDepot("D", 0, 10.0),),
     )  # fmt: skip
     oracle = DistanceOracle(layout)
     rect = oracle.rectangular
@@ -88,9 +89,9 @@ def test_large_sets_match_the_ladder_dp_however_they_are_grouped() -> None:
     assert [many.lengths([locs])[0] for locs in sets] == expected
 
 
-def test_more_than_two_blocks_are_refused_by_name() -> None:
-    ladder = Ladder((0, 5_000), (0, 10_000, 20_000, 30_000))
-    with pytest.raises(InvalidInput, match=r"ladder\.cross_y_mm.*4"):
+def test_more_than_three_blocks_are_refused_by_name() -> None:
+    ladder = Ladder((0, 5_000), (0, 10_000, 20_000, 30_000, 40_000))
+    with pytest.raises(InvalidInput, match=r"ladder\.cross_y_mm.*got 5"):
         ManyRoutes(ladder, [0], [5_000], (0, 0), (0, 0))
 
 

@@ -871,12 +871,13 @@ def test_orders_weigh_fewer_carts_where_carts_hold_many_orders() -> None:
     assert weighed[4] == CANDIDATE_BATCHES  # 4 orders a cart
     assert weighed[10] == round(SWAP_PARTNERS / 10)
     assert weighed[50] == CANDIDATE_BATCHES_SLOW_PRICES  # the floor
-    # One block prices fast, and so do two (many batches at once); three blocks slowly (a
+    # One block prices fast, and so do two and three (many batches at once); four slowly (a
     # route search).
     for cross_aisles, weighs, exact in (
         (2, CANDIDATE_BATCHES, True),
         (3, CANDIDATE_BATCHES, True),
-        (4, CANDIDATE_BATCHES_SLOW_PRICES, False),
+        (4, CANDIDATE_BATCHES, True),
+        (5, CANDIDATE_BATCHES_SLOW_PRICES, False),
     ):
         oracle = DistanceOracle(henn_waescher(cross_aisles=cross_aisles))
         depot = oracle.depot_location("DEPOT")
