@@ -117,10 +117,10 @@ from picking.pricing import KeyedPrices
 
 #: Batches (by centroid) each order considers in local search and reinsertion, for moves and
 #: for swaps with each of their orders, where prices are fast (``cost.fast``: the one-block
-#: DP, and two blocks priced many at once): at most ``CANDIDATE_BATCHES`` and at most as many
-#: as hold ``SWAP_PARTNERS`` orders on average, but at least ``CANDIDATE_BATCHES_SLOW_PRICES``,
-#: which is the number where prices take milliseconds (more cross aisles, graph layouts).
-#: Measured with the local search alone
+#: DP, and two and three blocks priced many at once): at most ``CANDIDATE_BATCHES`` and at
+#: most as many as hold ``SWAP_PARTNERS`` orders on average, but at least
+#: ``CANDIDATE_BATCHES_SLOW_PRICES``, which is the number where prices take milliseconds
+#: (more cross aisles, graph layouts). Measured with the local search alone
 #: (9 s, six to eight seeds, median) on the 100-order benchmark waves: 12 against 6 walked
 #: 1.3 % less at Henn-Waescher's 60 items and 0.3 % at 75, 1.9 % at Muter-Oencan's 24 items
 #: and 1.2 % at 36 (16 no less than 12); a cart's centroid says little about which carts an
@@ -144,9 +144,10 @@ CANDIDATE_BATCHES_SLOW_PRICES = 6
 #: 10,795 m. Not where prices take milliseconds: on the benchmark's two-block wave of 100
 #: orders (the whole planner, 10 s, seeds 1-8), while its prices came one at a time, ejection
 #: cut the iterations to a third (16-36 against 43-117) and the plans came out 1.0 % longer
-#: (median 16,412 m against 16,248 m). Priced many at once, two blocks weigh ejections and
-#: twelve carts an order: with half the iterations, plans a median 0.38 % shorter than with
-#: six carts and no ejection, in 8 of 12 runs (``benchmarks.bulk_bench``).
+#: (median 16,412 m against 16,248 m). Priced many at once, two and three blocks weigh
+#: ejections and twelve carts an order (``benchmarks.bulk_bench``, against six carts and no
+#: ejection: on three blocks plans a median 1.5 % shorter, 5 of 6 runs; on two the same
+#: within the spread, a median 0.02 % and 0.38 % shorter in two runs of twelve).
 EJECTION = True
 #: Whether, with pick-by times, local search rules moves out by what their walk alone adds
 #: against the most the penalty can fall (all of it), before working out their schedule (and,

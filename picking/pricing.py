@@ -2,13 +2,14 @@
 
 Batching and bin selection ask for the same bin sets again and again (a move tried, undone, tried
 from the other side), so every answer is cached by the set of bin locations. On rectangular
-layouts with up to three cross aisles the price is exact: in one block Ratliff and Rosenthal's DP
-(:mod:`routing.single_block`, 0.02-0.07 ms a batch), in two the column DP of
+layouts with up to four cross aisles the price is exact: in one block Ratliff and Rosenthal's DP
+(:mod:`routing.single_block`, 0.02-0.07 ms a batch), in two and three the column DP of
 :mod:`routing.ladder` run on many batches at once (:mod:`routing.many_routes`): batching asks
-for the batches an order's moves may need together (:meth:`KeyedPrices.prefetch`), about
-0.05 ms each in requests of 32 and 0.16 ms for one alone, against 1.1 ms for
-:func:`routing.ladder.route_length` (``benchmarks/results/bulk.md``), so two blocks get the
-search settings of fast prices too. With more cross aisles that DP takes 70-400 ms
+for the batches an order's moves may need together (:meth:`KeyedPrices.prefetch`). On two
+blocks that takes about 0.05 ms a batch in requests of 32 and 0.17 ms for one alone, against
+1.1 ms for :func:`routing.ladder.route_length`; on three 0.37-0.45 ms, where a route search
+took 0.53 ms and came out 2.0 % long (``benchmarks/results/bulk.md``); both get the search
+settings of fast prices. With more cross aisles the DP takes 70-400 ms
 for 10-30 picks (5 cross aisles, 100 aisles), far too slow to price thousands of candidate
 batches, so there, as on graph layouts, the price is Held-Karp for short lists and a short local
 search beyond (one kick). On rectangular layouts that search follows one trajectory, from the

@@ -126,8 +126,9 @@ RESELECT_SHARE = 0.05
 #: Share of the time limit kept for solving the final routes (exact ones take milliseconds;
 #: on layouts where they take longer, each gets its share and falls back to its best route).
 FINISH_SHARE = 0.15
-#: The same where batches are priced exactly (rectangular layouts, up to three cross aisles):
-#: there every final route is exact in milliseconds, and the rest of the time goes to batching.
+#: The same where batches are priced exactly (rectangular layouts, up to four cross aisles):
+#: there every final route is exact in milliseconds (with four, the 36 routes of a 100-order
+#: wave took 0.12 s in all), and the rest of the time goes to batching.
 EXACT_FINISH_SHARE = 0.03
 
 

@@ -23,10 +23,10 @@ force); a set with a pick on a cross aisle itself is priced by that function ins
 With three cross aisles (two blocks) a column has 23 states at its boundary and about 1,100
 transitions, with four (three blocks) 111 and 9,600; with five 567 and 70,000, too many for
 a dense array to beat a route search (:data:`MAX_CROSS_AISLES`).
-On two blocks of 20 aisles, sets of 20-35 bins take 0.16 ms alone and 0.05 ms each in
+On two blocks of 20 aisles, sets of 20-35 bins take 0.17 ms alone and 0.05 ms each in
 requests of 32, against 1.1 ms one by one; on 100 aisles, where a request's sets together
-touch most aisles, 0.26 ms alone and 0.24-0.33 ms each in requests, against 2.1 ms
-(``benchmarks/results/bulk.md``).
+touch most aisles, 0.26 ms alone and 0.25-0.32 ms each in requests, against 2.1 ms; on three
+blocks of 20 aisles 0.37-0.45 ms against 6.6 ms (``benchmarks/results/bulk.md``).
 """
 
 from __future__ import annotations
