@@ -15,7 +15,9 @@ from routing.ladder import Ladder, route_length
 from routing.many_routes import ManyRoutes
 from routing.oracle import DistanceOracle
 from routing.rectangular import RectangularDepot, RectangularLayout
+from tests.factories import henn_waescher
 from tests.test_ladder import Reference
+from tests.test_picking import plan_in_time, random_storage_wave
 
 
 def random_request(
@@ -159,3 +161,17 @@ def test_prefetching_changes_no_decision(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(KeyedPrices, "prefetch", lambda self, keys: None)
     assert solve()[:2] == (batches, distance)
     assert evaluations > 0
+
+
+def test_three_block_waves_are_planned_on_exact_prices() -> None:
+    """On three blocks a wave's carts are priced exactly, many at once, and the plan is
+    valid (every line served once, every cart within capacity, every reported distance its
+    route's: the picking tests' check), in time, and no longer than first-come-first-served
+    carts with S-shape walks."""
+    oracle = DistanceOracle(henn_waescher(aisles=8, cross_aisles=4))
+    depot = oracle.depot_location("DEPOT")
+    coster = RouteCoster(oracle, depot, depot)
+    assert coster.exact and coster.bulk
+    wave = random_storage_wave(oracle, 3, 25, 45)
+    result = plan_in_time(oracle, wave)
+    assert result.distance_mm <= result.baseline_distance_mm
