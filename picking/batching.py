@@ -733,8 +733,9 @@ class Batcher:
         a = state.where[i]
         item, keys = self.items[i], self.keys
         candidates = self._candidates(state, i)
+        sinks = self._sinks(state, a)
         if self.price.bulk:
-            self.price.prefetch(self._move_keys(state, i, candidates))
+            self.price.prefetch(self._move_keys(state, i, candidates, sinks))
         without_i, cost_without_i = state.without(a, i)
         gain_out = state.costs[a] - cost_without_i
         # A move can lower the penalty by base_penalty at most: one whose walk alone rises by
@@ -751,7 +752,6 @@ class Batcher:
                 return walk
             return walk + self._penalty_after(state, moves) - base_penalty
 
-        sinks = self._sinks(state, a)
         for b in candidates:
             # Prices never fall as bins are added, so moving i saves at most gain_out.
             if self._fits(state.loads[b], item.load) and not (
@@ -803,14 +803,16 @@ class Batcher:
         state.add(target, i)
         return (a, target) if ejected_to is None else (a, target, ejected_to)
 
-    def _move_keys(self, state: _State, i: int, candidates: list[int]) -> list[int]:
-        """The batches :meth:`_best_move` may price for item ``i``'s moves and swaps over
-        ``candidates`` (all of them: the bounds that spare some depend on the prices)."""
+    def _move_keys(
+        self, state: _State, i: int, candidates: list[int], sinks: list[int]
+    ) -> list[int]:
+        """The batches :meth:`_best_move` may price for item ``i``'s moves, swaps and ejections
+        (into ``sinks``) over ``candidates`` (all of them: the bounds that spare some depend on
+        the prices)."""
         a = state.where[i]
         item, keys = self.items[i], self.keys
         without_i = state.key_without(a, i)
         out = [without_i] if len(state.members[a]) > 1 else []
-        sinks = self._sinks(state, a)
         for b in candidates:
             if self._fits(state.loads[b], item.load):
                 out.append(state.key_with(b, i))
