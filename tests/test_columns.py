@@ -7,16 +7,24 @@ the exact optimum and the LP over every cart of small waves.
 
 from __future__ import annotations
 
+import itertools
 import random
 import subprocess
 import sys
 import time
+from collections import Counter
 from itertools import islice, pairwise
 
 import numpy as np
 import pytest
 
-from benchmarks.batching_bound import lower_bound
+from benchmarks.batching_bound import (
+    CUT_VIOLATION,
+    CUTS_PER_ORDER,
+    ROUND_CUTS,
+    lower_bound,
+    violated_triples,
+)
 from benchmarks.picking_bench import (
     check_plan,
     exact_optimum,
@@ -27,7 +35,7 @@ from benchmarks.picking_bench import (
     random_storage_wave,
 )
 from picking.batching import Batcher
-from picking.columns import DIVES, EPSILON_MM, improve, price_all, search
+from picking.columns import DIVES, EPSILON_MM, SubsetRows, improve, price_all, search
 from picking.model import Wave
 from picking.pricing import RouteCoster
 from picking.wave import _items, _serve, _Stock
@@ -79,9 +87,11 @@ def test_the_sweep_prices_carts_as_the_planner_does(oracle: DistanceOracle) -> N
         assert price == coster(locs)
 
 
-@pytest.mark.parametrize("seed", [3, 4, 5])
+@pytest.mark.parametrize(
+    ("seed", "with_cuts"), [(3, False), (4, False), (5, False), (3, True), (4, True)]
+)
 def test_pricing_finds_the_least_reduced_cost_of_every_cart(
-    oracle: DistanceOracle, seed: int
+    oracle: DistanceOracle, seed: int, with_cuts: bool
 ) -> None:
     wave = _wave(oracle, seed, 14)
     rect, depot, per_order, units = _wave_arrays(oracle, wave)
@@ -99,7 +109,15 @@ def test_pricing_finds_the_least_reduced_cost_of_every_cart(
     cart_dual = float(rng.uniform(0, 3000))
     members = (masks[:, None] >> np.arange(len(units))) & 1
     reduced = prices - members @ duals - cart_dual
-    found, least = price_all(rect, depot, per_order, units, capacity, duals, cart_dual)
+    cuts = None
+    if with_cuts:  # subset-row cuts on random triples, some with no penalty
+        triples = np.array([rng.choice(len(units), 3, replace=False) for _ in range(25)])
+        penalties = rng.uniform(0, 800, size=25) * (rng.random(25) < 0.8)
+        cuts = SubsetRows(triples, penalties)
+        held = members[:, triples].sum(axis=2) >= 2  # (carts, cuts)
+        assert held.any(axis=0).all()  # each cut holds two orders of some cart
+        reduced = reduced + held @ penalties
+    found, least = price_all(rect, depot, per_order, units, capacity, duals, cart_dual, cuts=cuts)
     assert least is not None
     assert least <= min(float(reduced.min()), -EPSILON_MM) + 1e-6
     assert least >= min(float(reduced.min()), -EPSILON_MM) - 1e-6
@@ -121,7 +139,7 @@ def test_the_bound_is_the_lp_over_every_cart_and_below_the_optimum(
     rect, depot, per_order, units = _wave_arrays(oracle, wave)
     plan = [[i] for i in range(12)]  # a poor start: every order alone
     bound = lower_bound(
-        rect, depot, per_order, units.tolist(), wave.cart.capacity_units, plan, 120.0
+        rect, depot, per_order, units.tolist(), wave.cart.capacity_units, plan, 120.0, 0
     )
     optimum = exact_optimum(oracle, wave)
     everything = partition_optimum(oracle, wave, 10**6)
@@ -137,6 +155,45 @@ def test_the_bound_is_the_lp_over_every_cart_and_below_the_optimum(
     assert everything.optimum == optimum and everything.carts is not None
     for length, carts in ((optimum, everything.carts), (bound.upper_mm, bound.cover)):
         assert check_plan(oracle, wave, [[ids[i] for i in cart] for cart in carts]) == length
+
+
+def test_subset_row_cuts_raise_the_bound_and_keep_it_below_the_optimum(
+    oracle: DistanceOracle,
+) -> None:
+    wave = _wave(oracle, 6, 12)  # on both layouts the LP over every cart is fractional
+    rect, depot, per_order, units = _wave_arrays(oracle, wave)
+    capacity, plan = wave.cart.capacity_units, [[i] for i in range(12)]
+    plain = lower_bound(rect, depot, per_order, units.tolist(), capacity, plan, 120.0, 0)
+    cut = lower_bound(rect, depot, per_order, units.tolist(), capacity, plan, 120.0)
+    optimum = exact_optimum(oracle, wave)
+    assert plain.converged and cut.converged
+    assert plain.lower_mm + 1_000 < cut.lower_mm <= optimum
+    assert cut.lower_mm <= cut.lp_mm <= optimum
+
+
+def test_violated_triples_are_those_whose_carts_sum_to_more_than_one() -> None:
+    rng = np.random.default_rng(8)
+    n = 9
+    carts = [
+        tuple(sorted(rng.choice(n, rng.integers(1, 5), replace=False).tolist())) for _ in range(40)
+    ]
+    values = rng.uniform(0, 0.5, size=40) * (rng.random(40) < 0.6)
+    known = {(0, 1, 2)}
+    chosen = violated_triples(carts, values, n, known)
+    lhs = {
+        t: sum(v for c, v in zip(carts, values, strict=True) if len(set(c) & set(t)) >= 2)
+        for t in itertools.combinations(range(n), 3)
+    }
+    violated = {t for t, x in lhs.items() if x > 1 + CUT_VIOLATION and t not in known}
+    assert chosen and set(chosen) <= violated and len(chosen) <= ROUND_CUTS
+    # The most violated come first, and each order is in at most CUTS_PER_ORDER of them: a
+    # violated triple left out was less violated than the last chosen, or one of its orders
+    # was already in that many more violated ones.
+    assert [lhs[t] for t in chosen] == sorted((lhs[t] for t in chosen), reverse=True)
+    per_order = Counter(i for t in chosen for i in t)
+    assert max(per_order.values()) <= CUTS_PER_ORDER
+    for t in violated - set(chosen):
+        assert lhs[t] <= lhs[chosen[-1]] or any(per_order[i] >= CUTS_PER_ORDER for i in t)
 
 
 @pytest.mark.parametrize(
