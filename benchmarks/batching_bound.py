@@ -142,13 +142,13 @@ def violated_triples(
     found.sort(reverse=True)
     chosen: list[tuple[int, int, int]] = []
     per_order: dict[int, int] = {}
-    for _, *triple in found:
-        key = (triple[0], triple[1], triple[2])
-        if key in known or any(per_order.get(i, 0) >= CUTS_PER_ORDER for i in key):
+    for _, i, j, k in found:
+        key = (i, j, k)
+        if key in known or any(per_order.get(m, 0) >= CUTS_PER_ORDER for m in key):
             continue
         chosen.append(key)
-        for i in key:
-            per_order[i] = per_order.get(i, 0) + 1
+        for m in key:
+            per_order[m] = per_order.get(m, 0) + 1
         if len(chosen) >= ROUND_CUTS:
             break
     return chosen
@@ -206,9 +206,12 @@ def lower_bound(
     initial: Sequence[Sequence[int]],
     time_limit_s: float,
     most_cuts: int = MOST_CUTS,
+    cover_seconds: float = COVER_SECONDS,
 ) -> Bound:
     """Column generation over every cart of the wave (``per_order``: each order's picks per
-    aisle; ``initial``: a plan, as order indices per cart); see the module docstring."""
+    aisle; ``initial``: a plan, as order indices per cart), with at most ``most_cuts``
+    subset-row cuts (0: the LP's bound) and ``cover_seconds`` for the MIP over the carts it
+    generated; see the module docstring."""
     started = time.monotonic()
     deadline = started + time_limit_s
     n = len(per_order)
@@ -263,7 +266,7 @@ def lower_bound(
         ranked = ranked[:ROUND_CARTS]
         master.add(ranked, [found[c] for c in ranked])
     cover = best_cover(
-        master, start, max(1.0, min(COVER_SECONDS, deadline + COVER_SECONDS - time.monotonic()))
+        master, start, max(1.0, min(cover_seconds, deadline + cover_seconds - time.monotonic()))
     )
     if cover is None or cover[0] >= upper:
         cover = upper, start
