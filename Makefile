@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.grpc_bench
 	PYTHONPATH=.:protos $(BIN)/python -m benchmarks.inventory_bench
 	$(BIN)/python -m benchmarks.picking_bench
+	$(BIN)/python -m benchmarks.class_bench
 	$(BIN)/python -m benchmarks.pricing_bench
 	$(BIN)/python -m benchmarks.bulk_bench
 	$(BIN)/python -m benchmarks.split_bench
