@@ -17,8 +17,8 @@ where local search over order moves and swaps stops 3-5 % above it. Those carts 
   benchmark's lower bound, :mod:`benchmarks.batching_bound`); the planner runs it as a beam.
   This follows Wahlen and Gschwind's labelling with completion bounds. The benchmark's bound
   adds subset-row cuts (:class:`SubsetRows`), whose duals pricing charges to the carts they
-  hold; the planner's LP has none (on Muter-Oencan's 100-order waves they raise the LP by
-  0.1-0.3 %, and each cut's dual makes pricing prune less).
+  hold; the planner's LP has none (on the 100-order benchmark waves they raise the LP by
+  0.04-0.34 %, ``benchmarks/results/picking.md``).
 * **Dive** (:func:`dive`): carts the LP uses are fixed, the most used first, each fixing
   followed by a round of pricing over the orders still free (a price-and-dive), until the LP
   is integral or a fixing leaves it infeasible.
