@@ -356,6 +356,20 @@ def test_deadline_returns_beam_route_marked_not_optimal(monkeypatch: pytest.Monk
     assert sorted(late.order) == list(range(25))
 
 
+def test_one_block_route_is_exact_even_past_its_deadline() -> None:
+    """Ratliff and Rosenthal's DP takes milliseconds: a route asked for with no time left (a
+    wave's last carts) is still the shortest, not a fallback's."""
+    ladder = Ladder(tuple(range(0, 30_000, 3_000)), (0, 46_000))
+    rng = random.Random(6)
+    pick_aisle = [rng.randrange(10) for _ in range(60)]
+    pick_y = [rng.randint(1_000, 45_000) for _ in range(60)]
+    exact = shortest_route(ladder, pick_aisle, pick_y, (0, 0), (0, 0))
+    late = shortest_route(ladder, pick_aisle, pick_y, (0, 0), (0, 0), deadline=0.0)
+    assert exact is not None and exact.optimal
+    assert late is not None and late.optimal
+    assert late.length_mm == exact.length_mm
+
+
 def test_wide_sparse_instances_match_brute_force() -> None:
     """Many aisles, few picks, depots on other cross aisles: dropping idle aisles stays exact."""
     rng = random.Random(99)
