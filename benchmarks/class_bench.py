@@ -7,9 +7,9 @@ warehouse would meet them, so that the figures cover the classes rather than one
 * **Waves**: 100 orders in the classes' geometry (``benchmarks.picking_bench``: random storage,
   one unit per line; Henn-Waescher 5-25 items an order, carts of 30-75 items; Muter-Oencan 2-10
   items, carts of 24-48), each drawn from its own seed, none of them ``picking_bench``'s.
-* **Plan**: :func:`picking.wave.plan` with the default 10 s and two processes, its length
-  checked by ``check_plan`` (every order once, every cart within capacity, each cart at its
-  shortest route).
+* **Plan**: :func:`picking.wave.plan` with the default 10 s and two processes, at the length
+  it reports, checked by ``check_plan`` (every order once, every cart within capacity, and no
+  shorter than its carts' shortest routes: a final route out of its time share may be longer).
 * **Lower bound**: :func:`benchmarks.batching_bound.lower_bound` from the plan: the LP over
   every capacity-feasible cart with subset-row cuts, priced exactly, so that no plan of the
   wave is shorter. A plan within 1 % of it is within 1 % of the optimum, and so of any
@@ -84,7 +84,9 @@ def run_wave(
     )
     result = plan(oracle, wave, time_limit_s=TIME_LIMIT_S, seed=1, processes=PROCESSES)
     carts = [b.order_ids for b in result.batches]
-    assert check_plan(oracle, wave, carts) == result.distance_mm, "the plan's length is off"
+    # A plan may claim more than its carts' shortest routes (a final route out of its time
+    # share comes back not proven shortest, as in ``picking_bench.best_plan``), never less.
+    assert check_plan(oracle, wave, carts) <= result.distance_mm, "a plan shorter than it is"
     rect = oracle.rectangular
     assert rect is not None
     index = {o.id: i for i, o in enumerate(wave.orders)}
