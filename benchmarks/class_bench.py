@@ -10,7 +10,7 @@ warehouse would meet them, so that the figures cover the classes rather than one
 * **Plan**: :func:`picking.wave.plan` with the default 10 s and two processes, at the length
   it reports, checked by ``check_plan`` (every order once, every cart within capacity, and no
   shorter than its carts' shortest routes: a final route out of its time share may be longer).
-* **Lower bound**: :func:`benchmarks.batching_bound.lower_bound` from the plan: the LP over
+* **Lower bound**: ``picking_bench.bound_wave`` from the plan: the LP over
   every capacity-feasible cart with subset-row cuts, priced exactly, so that no plan of the
   wave is shorter. A plan within 1 % of it is within 1 % of the optimum, and so of any
   best-known plan of that wave, published or not. *best cover*: a MIP over the carts the bound
@@ -30,25 +30,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.batching_bound import lower_bound
 from benchmarks.layouts import henn_waescher
 from benchmarks.picking_bench import (
     PROCESSES,
+    bound_wave,
     check_plan,
     muter_oencan,
-    order_locs,
     random_storage_wave,
 )
 from picking.wave import plan
 from routing.oracle import DistanceOracle
-from routing.sweep import aisle_picks
 
 RESULTS = Path(__file__).parent / "results" / "classes.md"
 #: Waves per class, and the plan's time limit.
 WAVES = 5
 TIME_LIMIT_S = 10.0
-#: Time limits of the lower bound (it converges in 5-120 s on these waves) and of its cover.
-BOUND_S = 900.0
+#: Time limit of the MIP over the lower bound's carts (the bound itself converges in 5-120 s
+#: on these waves; ``picking_bench.BOUND_SECONDS`` at most).
 COVER_S = 10.0
 #: (class, items per order, cart capacities).
 CLASSES = (("HW", (5, 25), (30, 45, 60, 75)), ("MO", (2, 10), (24, 36, 48)))
@@ -87,21 +85,12 @@ def run_wave(
     # A plan may claim more than its carts' shortest routes (a final route out of its time
     # share comes back not proven shortest, as in ``picking_bench.best_plan``), never less.
     assert check_plan(oracle, wave, carts) <= result.distance_mm, "a plan shorter than it is"
-    rect = oracle.rectangular
-    assert rect is not None
-    index = {o.id: i for i, o in enumerate(wave.orders)}
-    depot = oracle.depot_location(oracle.depot_ids[0]) - oracle.n_bins
-    started = time.monotonic()
-    bound = lower_bound(
-        rect, depot, aisle_picks(rect, order_locs(oracle, wave)),
-        [sum(x.quantity for x in o.lines) for o in wave.orders], capacity,
-        [[index[o] for o in c] for c in carts], BOUND_S, cover_seconds=COVER_S,
-    )  # fmt: skip
+    bound = bound_wave(oracle, wave, result, cover_seconds=COVER_S)
     if not bound.converged:
         raise RuntimeError(f"{name} {capacity} wave {k}: the bound did not converge")
     return Row(
         name, capacity, k, result.distance_mm, bound.lower_mm, bound.upper_mm,
-        result.baseline_distance_mm, time.monotonic() - started,
+        result.baseline_distance_mm, bound.seconds,
     )  # fmt: skip
 
 

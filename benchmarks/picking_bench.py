@@ -517,10 +517,13 @@ def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> O
     return Optimum(optimum[0], bound, count, integral, seconds, optimum[1])
 
 
-def bound_wave(oracle: DistanceOracle, wave: Wave, plan: WavePlan) -> Bound:
+def bound_wave(
+    oracle: DistanceOracle, wave: Wave, plan: WavePlan, cover_seconds: float = COVER_SECONDS
+) -> Bound:
     """A lower bound on a random-storage wave's least total distance by column generation
-    over every cart (:mod:`benchmarks.batching_bound`), started from ``plan``; a sample of the
-    carts it priced is priced by ``RouteCoster`` as well and must agree."""
+    over every cart (:mod:`benchmarks.batching_bound`), started from ``plan``, and the best
+    cover by its carts found in ``cover_seconds``; a sample of the carts it priced is priced
+    by ``RouteCoster`` as well and must agree."""
     rect = oracle.rectangular
     if rect is None or wave.cart != Cart(capacity_units=wave.cart.capacity_units):
         raise ValueError("bound_wave needs a rectangular layout and a units-only cart")
@@ -531,7 +534,7 @@ def bound_wave(oracle: DistanceOracle, wave: Wave, plan: WavePlan) -> Bound:
     start = oracle.depot_location(oracle.depot_ids[0])
     bound = lower_bound(
         rect, start - oracle.n_bins, aisle_picks(rect, locs), units,
-        wave.cart.capacity_units, carts, BOUND_SECONDS,
+        wave.cart.capacity_units, carts, BOUND_SECONDS, cover_seconds=cover_seconds,
     )  # fmt: skip
     agree_with_route_coster(
         oracle, locs, ((bound.carts[k], bound.prices[k]) for k in _sample(len(bound.carts)))
