@@ -134,6 +134,20 @@ def _bits(positions: IntArray, words: int) -> Bits:
     return out
 
 
+def _conflicts(order: Sequence[int], apart: Sequence[tuple[int, int]], words: int) -> Bits | None:
+    """Per position of pricing's order list, the bits of the positions no cart may hold with
+    it (None when there are none)."""
+    if not apart:
+        return None
+    position = {j: p for p, j in enumerate(order)}
+    out = np.zeros((len(order), words), dtype=np.uint64)
+    for i, j in apart:
+        if i in position and j in position:
+            out[position[i]] |= _bits(np.array([position[j]]), words)[0]
+            out[position[j]] |= _bits(np.array([position[i]]), words)[0]
+    return out
+
+
 class _CutSlots:
     """Per position of pricing's order list, the cuts on that order: the positions of their
     other two orders (``len(order)``, a bit never set, for an order left out of the list) and
@@ -151,7 +165,6 @@ class _CutSlots:
                     a, b = (position.get(triple[m], absent) for m in range(3) if m != k)
                     slots[position[j]].append((a, b, penalty))
         width = max((len(s) for s in slots), default=0)
-        self.words = absent // 64 + 1
         self.a = np.full((len(order), width), absent, dtype=np.int64)
         self.b = np.full((len(order), width), absent, dtype=np.int64)
         self.penalty = np.zeros((len(order), width))
@@ -224,6 +237,7 @@ def price_all(
     most: int = ROUND_CARTS,
     deadline: float = math.inf,
     cuts: SubsetRows | None = None,
+    apart: Sequence[tuple[int, int]] = (),
 ) -> tuple[dict[tuple[int, ...], int], float | None]:
     """Carts of reduced cost below ``-EPSILON_MM`` (with their prices; per level of the
     search the ``most`` least) that a branch and bound over the orders meets,
@@ -241,7 +255,8 @@ def price_all(
     most zero are left out, as adding one never lowers a reduced cost.
 
     With ``cuts``, a cart also pays the penalty of every cut holding two or more of its orders;
-    penalties only grow with orders too, so the bound ignores those still to come.
+    penalties only grow with orders too, so the bound ignores those still to come. No cart
+    holds both orders of a pair in ``apart`` (a branch of :mod:`benchmarks.batching_bound`).
     """
     order = sorted(
         (j for j in range(len(units)) if duals[j] > 0), key=lambda j: -duals[j] / units[j]
@@ -253,8 +268,9 @@ def price_all(
     members = np.arange(len(order))[:, None]
     occupied, load, gain = picks.copy(), sizes.copy(), gains.copy()
     slots = _CutSlots(order, cuts) if cuts is not None else None
-    words = slots.words if slots is not None else 0
+    words = len(order) // 64 + 1 if slots is not None or apart else 0
     bits = _bits(np.arange(len(order)), words)
+    conflicts = _conflicts(order, apart, words)
     found: dict[tuple[int, ...], int] = {}
     least, proven = np.inf, True
     while len(members):
@@ -291,6 +307,8 @@ def price_all(
             room = capacity - load[parents] - sizes[qs]
             hope = reduced[parents] - gains[qs] - knapsack.after(qs, room)
             good = hope < -EPSILON_MM
+            if conflicts is not None:
+                good &= ~(bits[parents] & conflicts[qs]).any(axis=1)
             parents, qs, hope = parents[good], qs[good], hope[good]
             extra = np.zeros(len(qs))
             if slots is not None and len(qs):

@@ -21,8 +21,11 @@ import pytest
 from benchmarks.batching_bound import (
     CUT_VIOLATION,
     CUTS_PER_ORDER,
+    MOST_CUTS,
     ROUND_CUTS,
+    Branch,
     lower_bound,
+    price_branch,
     violated_triples,
 )
 from benchmarks.picking_bench import (
@@ -35,7 +38,14 @@ from benchmarks.picking_bench import (
     random_storage_wave,
 )
 from picking.batching import Batcher
-from picking.columns import DIVES, EPSILON_MM, SubsetRows, improve, price_all, search
+from picking.columns import (
+    DIVES,
+    EPSILON_MM,
+    MAX_NODES,
+    SubsetRows,
+    improve,
+    search,
+)
 from picking.model import Wave
 from picking.pricing import RouteCoster
 from picking.wave import _items, _serve, _Stock
@@ -88,10 +98,12 @@ def test_the_sweep_prices_carts_as_the_planner_does(oracle: DistanceOracle) -> N
 
 
 @pytest.mark.parametrize(
-    ("seed", "with_cuts"), [(3, False), (4, False), (5, False), (3, True), (4, True)]
-)
+    ("seed", "with_cuts", "branched"),
+    [(3, False, False), (4, False, False), (5, False, False), (3, True, False), (4, True, False),
+     (5, False, True), (6, True, True)],
+)  # fmt: skip
 def test_pricing_finds_the_least_reduced_cost_of_every_cart(
-    oracle: DistanceOracle, seed: int, with_cuts: bool
+    oracle: DistanceOracle, seed: int, with_cuts: bool, branched: bool
 ) -> None:
     wave = _wave(oracle, seed, 14)
     rect, depot, per_order, units = _wave_arrays(oracle, wave)
@@ -117,7 +129,25 @@ def test_pricing_finds_the_least_reduced_cost_of_every_cart(
         held = members[:, triples].sum(axis=2) >= 2  # (carts, cuts)
         assert held.any(axis=0).all()  # each cut holds two orders of some cart
         reduced = reduced + held @ penalties
-    found, least = price_all(rect, depot, per_order, units, capacity, duals, cart_dual, cuts=cuts)
+    branch = Branch()
+    if branched:  # two pairs on one cart (fitting it), two pairs apart
+        pairs = [
+            (i, j) for i, j in itertools.combinations(range(len(units)), 2)
+            if units[i] + units[j] <= capacity // 2
+        ]  # fmt: skip
+        chosen = [pairs[k] for k in rng.choice(len(pairs), 4, replace=False)]
+        branch = Branch(together=tuple(chosen[:2]), apart=tuple(chosen[2:]))
+        if cuts is not None:  # a cut on both orders of a pair: a charge on the pair's group
+            other = next(k for k in range(len(units)) if k not in chosen[0])
+            triple = np.array([*chosen[0], other])
+            cuts = SubsetRows(np.vstack([cuts.triples, triple]), np.append(cuts.penalties, 300.0))
+            reduced = reduced + 300.0 * (members[:, triple].sum(axis=1) >= 2)
+        allowed = branch.allows(members.astype(bool))
+        assert 0 < allowed.sum() < len(masks)
+        masks, prices, reduced = masks[allowed], prices[allowed], reduced[allowed]
+    found, least = price_branch(
+        rect, depot, per_order, units, capacity, duals, cart_dual, MAX_NODES, cuts, branch
+    )
     assert least is not None
     assert least <= min(float(reduced.min()), -EPSILON_MM) + 1e-6
     assert least >= min(float(reduced.min()), -EPSILON_MM) - 1e-6
@@ -169,6 +199,23 @@ def test_subset_row_cuts_raise_the_bound_and_keep_it_below_the_optimum(
     assert plain.converged and cut.converged
     assert plain.lower_mm + 1_000 < cut.lower_mm <= optimum
     assert cut.lower_mm <= cut.lp_mm <= optimum
+
+
+@pytest.mark.parametrize("most_cuts", [0, MOST_CUTS])
+def test_branch_and_price_closes_on_the_optimum(oracle: DistanceOracle, most_cuts: int) -> None:
+    wave = _wave(oracle, 10, 12)  # the root LP is below the optimum, with cuts or without
+    rect, depot, per_order, units = _wave_arrays(oracle, wave)
+    capacity, plan = wave.cart.capacity_units, [[i] for i in range(12)]
+    args = (rect, depot, per_order, units.tolist(), capacity, plan, 120.0, most_cuts)
+    root = lower_bound(*args)
+    bound = lower_bound(*args, branch_seconds=300.0)
+    optimum = exact_optimum(oracle, wave)
+    assert root.lower_mm < optimum - 1_000
+    # The tree was searched to the end: the bound is the optimum, and so is the plan found.
+    assert bound.nodes >= 1 and bound.root_mm == pytest.approx(root.lower_mm)
+    assert bound.lower_mm == bound.upper_mm == optimum
+    ids = [o.id for o in wave.orders]
+    assert check_plan(oracle, wave, [[ids[i] for i in cart] for cart in bound.cover]) == optimum
 
 
 def test_violated_triples_are_those_whose_carts_sum_to_more_than_one() -> None:
