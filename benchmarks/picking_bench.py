@@ -518,12 +518,16 @@ def partition_optimum(oracle: DistanceOracle, wave: Wave, max_batches: int) -> O
 
 
 def bound_wave(
-    oracle: DistanceOracle, wave: Wave, plan: WavePlan, cover_seconds: float = COVER_SECONDS
+    oracle: DistanceOracle,
+    wave: Wave,
+    plan: WavePlan,
+    cover_seconds: float = COVER_SECONDS,
+    branch_seconds: float = 0.0,
 ) -> Bound:
     """A lower bound on a random-storage wave's least total distance by column generation
-    over every cart (:mod:`benchmarks.batching_bound`), started from ``plan``, and the best
-    cover by its carts found in ``cover_seconds``; a sample of the carts it priced is priced
-    by ``RouteCoster`` as well and must agree."""
+    over every cart (:mod:`benchmarks.batching_bound`), started from ``plan``, the best cover
+    by its carts found in ``cover_seconds``, and ``branch_seconds`` of branch and price; a
+    sample of the carts it priced is priced by ``RouteCoster`` as well and must agree."""
     rect = oracle.rectangular
     if rect is None or wave.cart != Cart(capacity_units=wave.cart.capacity_units):
         raise ValueError("bound_wave needs a rectangular layout and a units-only cart")
@@ -535,6 +539,7 @@ def bound_wave(
     bound = lower_bound(
         rect, start - oracle.n_bins, aisle_picks(rect, locs), units,
         wave.cart.capacity_units, carts, BOUND_SECONDS, cover_seconds=cover_seconds,
+        branch_seconds=branch_seconds,
     )  # fmt: skip
     agree_with_route_coster(
         oracle, locs, ((bound.carts[k], bound.prices[k]) for k in _sample(len(bound.carts)))
