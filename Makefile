@@ -39,6 +39,7 @@ bench: $(STAMP)
 	PYTHONPATH=.:protos $(BIN)/python -m benchmarks.inventory_bench
 	$(BIN)/python -m benchmarks.picking_bench
 	$(BIN)/python -m benchmarks.class_bench
+	$(BIN)/python -m benchmarks.class_bench --orders 40
 	$(BIN)/python -m benchmarks.pricing_bench
 	$(BIN)/python -m benchmarks.bulk_bench
 	$(BIN)/python -m benchmarks.split_bench
