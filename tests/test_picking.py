@@ -26,7 +26,15 @@ from picking.model import (
     order_load,
     pack_totes,
 )
-from picking.wave import Unserved, WavePlan, _items, _serve, _Stock, plan
+from picking.wave import (
+    COLUMN_SEARCH_ANY_CART_MAX_ORDERS,
+    Unserved,
+    WavePlan,
+    _items,
+    _serve,
+    _Stock,
+    plan,
+)
 from routing import tsp
 from routing.errors import InvalidInput
 from routing.oracle import DistanceOracle
@@ -946,21 +954,30 @@ def test_a_wave_planned_on_two_processes_takes_the_shorter_plan(
     assert result.distance_mm <= one_process.distance_mm * 1.05
 
 
-def test_large_carts_get_a_second_local_search_instead_of_the_column_search(
-    hw: DistanceOracle, monkeypatch: pytest.MonkeyPatch, offered: list[list[list[int]] | None]
+@pytest.mark.parametrize("orders", [30, COLUMN_SEARCH_ANY_CART_MAX_ORDERS + 10])
+def test_large_carts_get_a_second_local_search_on_larger_waves(
+    hw: DistanceOracle,
+    monkeypatch: pytest.MonkeyPatch,
+    offered: list[list[list[int]] | None],
+    orders: int,
 ) -> None:
-    """Ten orders a cart: the forked process runs the local search, not the column search."""
+    """Ten orders a cart: the forked process runs the local search, not the column search,
+    unless the wave is small."""
     from picking import columns
 
     def unwanted(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the column search ran")
 
     monkeypatch.setattr(columns, "search", unwanted)
-    wave = random_storage_wave(hw, 3, 30, 150)  # 30 orders of 5-25 units: 3 carts at least
+    wave = random_storage_wave(hw, 3, orders, 150)  # orders of 5-25 units: 10 a cart
     plan_in_time(hw, wave)
+    if orders <= COLUMN_SEARCH_ANY_CART_MAX_ORDERS:
+        assert offered == [None]  # the column search ran, and failed
+        return
     assert len(offered) == 1 and offered[0] is not None
-    assert sorted(i for cart in offered[0] for i in cart) == list(range(30))
-    assert len(offered[0]) <= 4
+    assert sorted(i for cart in offered[0] for i in cart) == list(range(orders))
+    units = sum(len(o.lines) for o in wave.orders)
+    assert len(offered[0]) <= -(-units // 150) + 1
 
 
 def plan_in_time(oracle: DistanceOracle, wave: Wave) -> WavePlan:
