@@ -15,12 +15,14 @@
    result if time is left. On a one-block layout with a second process allowed
    (``processes``), a forked process meanwhile plans the wave by column generation with exact
    pricing, price-and-dives and local search (:func:`picking.columns.search`; on carts of more
-   than seven orders, by local search with another seed), and the shorter of the two plans
-   goes on: on the 100-order benchmark waves of 5-8 orders a cart the local search alone
-   stops 3-5 % above the LP bound, the two processes' median plan (of twelve) 0.3-0.8 % above
-   the bound with subset-row cuts on Henn-Waescher's at 60 and 75 items and 1.0-2.9 % on
-   Muter-Oencan's at 36 and 48 (where no plan known comes within 1.6 % of the bound at 48),
-   and 0.1-1.3 % above the best plan known of each wave. With smaller carts it evens out set
+   than seven orders in waves of more than 60 orders, by local search with another seed), and
+   the shorter of the two plans goes on: on the 100-order benchmark waves of 5-8 orders a cart
+   the local search alone stops 3-5 % above the LP bound, the two processes' median plan (of
+   twelve) 0.3-0.8 % above the bound with subset-row cuts on Henn-Waescher's at 60 and 75
+   items and 1.0-2.9 % on Muter-Oencan's at 36 and 48 (where no plan known comes within 1.6 %
+   of the bound at 48), and 0.1-1.3 % above the best plan known of each wave; on 40-order
+   waves, whose bound branch and price raises, 31 of 35 plans provably within 1 % of the
+   optimum (``benchmarks/results/classes_40.md``). With smaller carts it evens out set
    partitioning's runs: on Muter-Oencan's wave at 24 items 2,690-2,700 m in nine runs, where
    set partitioning alone ended 2,689-2,767 m. Elsewhere (more blocks, graph layouts, pick-by
    times, carts limited otherwise than in units) the forked process plans the whole wave
