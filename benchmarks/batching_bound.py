@@ -406,11 +406,11 @@ def branch_and_price(
     upper: tuple[int, list[tuple[int, ...]]],
     deadline: float,
 ) -> tuple[float, tuple[int, list[tuple[int, ...]]], int]:
-    """Raise the root's bound by branching (best bound first, on the pair of orders whose
-    share together is nearest one half: together on one branch, apart on the other), each
-    node solved by column generation with cuts, until ``deadline`` or no node may hold a plan
-    shorter than ``upper`` (length and carts). The bound over every node left open, the best
-    plan found and the nodes solved."""
+    """Raise the root's bound by branching (best bound first, on a pair of orders sharing
+    carts in part, chosen by :meth:`_ColumnGeneration.strongest`: together on one branch, apart
+    on the other), each node solved by column generation with cuts, until ``deadline`` or no
+    node may hold a plan shorter than ``upper`` (length and carts). The bound over every node
+    left open, the best plan found and the nodes solved."""
     order = itertools.count()
     open_nodes: list[tuple[float, int, Branch, FloatArray | None]] = []
     heapq.heappush(open_nodes, (root[0], next(order), Branch(), root[1]))
@@ -420,7 +420,6 @@ def branch_and_price(
         if bound >= upper[0]:
             open_nodes.clear()
             break
-        converged = values is not None
         if values is None:
             lower, values, _, converged = cg.solve(branch, deadline, upper[0])
             solved += 1
