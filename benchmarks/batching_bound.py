@@ -241,10 +241,6 @@ def price_branch(
     group becomes a charge on the group, and pairs kept apart are kept apart."""
     n = len(per_order)
     groups = branch.groups(n)
-    if len(groups) == n and not branch.apart:
-        return price_all(
-            rect, depot, per_order, units, capacity, duals, cart_dual, nodes, cuts=cuts
-        )
     of = np.empty(n, dtype=np.int64)
     for g, members in enumerate(groups):
         of[list(members)] = g
